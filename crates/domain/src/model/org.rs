@@ -1,0 +1,225 @@
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{ApiKeyId, Email, OrgId, Plan, RefreshTokenId, UserId};
+
+/// A tenant: a call centre operator. Every other org-owned entity carries its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    /// Identity.
+    pub id: OrgId,
+    /// Display name (1–200 characters, trimmed).
+    pub name: String,
+    /// What it pays for; selects its rate-limit tier.
+    pub plan: Plan,
+    /// Stripe customer id once billing is set up.
+    pub billing_customer_ref: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a user may do within their organisation, least to most privileged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads calls, transcripts, reports.
+    Viewer,
+    /// Also places calls and edits customers, personas and experiments.
+    Operator,
+    /// Also manages users, API keys and billing.
+    Admin,
+    /// Also deletes the organisation. Exactly one per organisation at creation.
+    Owner,
+}
+
+impl Role {
+    /// The stable name used in tokens and the API.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+            Self::Owner => "owner",
+        }
+    }
+
+    /// Whether this role includes everything `required` may do.
+    #[must_use]
+    pub fn grants(self, required: Self) -> bool {
+        self >= required
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that names no role.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role `{0}` (expected viewer, operator, admin or owner)")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "viewer" => Ok(Self::Viewer),
+            "operator" => Ok(Self::Operator),
+            "admin" => Ok(Self::Admin),
+            "owner" => Ok(Self::Owner),
+            _ => Err(UnknownRole(s.chars().take(32).collect())),
+        }
+    }
+}
+
+/// A person who signs in to one organisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// Identity.
+    pub id: UserId,
+    /// Owning organisation.
+    pub org_id: OrgId,
+    /// Sign-in name; unique across the system.
+    pub email: Email,
+    /// Argon2/PHC password hash; never leaves the service.
+    #[serde(skip_serializing)]
+    pub password_hash: String,
+    /// What the user may do.
+    pub role: Role,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last successful sign-in.
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// An API key's metadata. The secret itself is shown once at creation and only its
+/// hash is stored; `prefix` lets operators recognise a key in lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Identity.
+    pub id: ApiKeyId,
+    /// Owning organisation.
+    pub org_id: OrgId,
+    /// Human label ("billing integration").
+    pub name: String,
+    /// The first characters of the key, e.g. `iace_live_3fa8`.
+    pub prefix: String,
+    /// Hash of the full key (never the key).
+    #[serde(skip_serializing)]
+    pub key_hash: String,
+    /// The role a request authenticated with this key acts as.
+    pub role: Role,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last request authenticated with it.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Set when revoked; a revoked key authenticates nothing.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Optional expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKey {
+    /// Whether the key may authenticate a request at `now`.
+    #[must_use]
+    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|exp| now < exp)
+    }
+}
+
+/// A refresh token's metadata. Tokens rotate on use; a token reused after rotation
+/// reveals theft, and the whole family is revoked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefreshToken {
+    /// Identity.
+    pub id: RefreshTokenId,
+    /// Whose session.
+    pub user_id: UserId,
+    /// The rotation chain this token belongs to (the id of its first token).
+    pub family_id: RefreshTokenId,
+    /// Hash of the opaque token.
+    #[serde(skip_serializing)]
+    pub token_hash: String,
+    /// Issue time.
+    pub issued_at: DateTime<Utc>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Set when rotated (used) or revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl RefreshToken {
+    /// Whether the token may be exchanged at `now`.
+    #[must_use]
+    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn roles_are_ordered_by_privilege() {
+        assert!(Role::Owner.grants(Role::Admin));
+        assert!(Role::Admin.grants(Role::Operator));
+        assert!(Role::Operator.grants(Role::Operator));
+        assert!(!Role::Viewer.grants(Role::Operator));
+        assert_eq!("ADMIN".parse::<Role>(), Ok(Role::Admin));
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn api_key_usability() {
+        let now = Utc::now();
+        let mut key = ApiKey {
+            id: ApiKeyId::new(),
+            org_id: OrgId::new(),
+            name: "ci".into(),
+            prefix: "iace_abcd".into(),
+            key_hash: "h".into(),
+            role: Role::Operator,
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+            expires_at: None,
+        };
+        assert!(key.is_usable(now));
+        key.expires_at = Some(now + Duration::seconds(1));
+        assert!(key.is_usable(now));
+        assert!(!key.is_usable(now + Duration::seconds(1)));
+        key.expires_at = None;
+        key.revoked_at = Some(now);
+        assert!(!key.is_usable(now));
+        let json = serde_json::to_string(&key).expect("ser");
+        assert!(!json.contains("key_hash"), "hashes never serialize");
+    }
+
+    #[test]
+    fn refresh_token_usability() {
+        let now = Utc::now();
+        let id = RefreshTokenId::new();
+        let mut t = RefreshToken {
+            id,
+            user_id: UserId::new(),
+            family_id: id,
+            token_hash: "h".into(),
+            issued_at: now,
+            expires_at: now + Duration::days(30),
+            revoked_at: None,
+        };
+        assert!(t.is_usable(now));
+        assert!(!t.is_usable(now + Duration::days(30)));
+        t.revoked_at = Some(now);
+        assert!(!t.is_usable(now));
+    }
+}
