@@ -55,9 +55,10 @@ impl Email {
         if local.len() > 64 {
             return Err(EmailError::TooLong);
         }
-        let local_ok = local.chars().all(|c| {
-            c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c)
-        }) && !local.starts_with('.')
+        let local_ok = local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c))
+            && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..");
         if !local_ok {
@@ -163,14 +164,38 @@ mod tests {
         assert_eq!(Email::parse("@example.com"), Err(EmailError::MissingAt));
         assert_eq!(Email::parse("jane@"), Err(EmailError::MissingAt));
         assert_eq!(Email::parse("a@b@example.com"), Err(EmailError::MissingAt));
-        assert_eq!(Email::parse(".jane@example.com"), Err(EmailError::InvalidLocalPart));
-        assert_eq!(Email::parse("ja..ne@example.com"), Err(EmailError::InvalidLocalPart));
-        assert_eq!(Email::parse("ja ne@example.com"), Err(EmailError::InvalidLocalPart));
-        assert_eq!(Email::parse("jane@localhost"), Err(EmailError::InvalidDomain));
-        assert_eq!(Email::parse("jane@-example.com"), Err(EmailError::InvalidDomain));
-        assert_eq!(Email::parse("jane@example..com"), Err(EmailError::InvalidDomain));
-        assert_eq!(Email::parse("jane@example.c"), Err(EmailError::InvalidDomain));
-        assert_eq!(Email::parse("jane@example.123"), Err(EmailError::InvalidDomain));
+        assert_eq!(
+            Email::parse(".jane@example.com"),
+            Err(EmailError::InvalidLocalPart)
+        );
+        assert_eq!(
+            Email::parse("ja..ne@example.com"),
+            Err(EmailError::InvalidLocalPart)
+        );
+        assert_eq!(
+            Email::parse("ja ne@example.com"),
+            Err(EmailError::InvalidLocalPart)
+        );
+        assert_eq!(
+            Email::parse("jane@localhost"),
+            Err(EmailError::InvalidDomain)
+        );
+        assert_eq!(
+            Email::parse("jane@-example.com"),
+            Err(EmailError::InvalidDomain)
+        );
+        assert_eq!(
+            Email::parse("jane@example..com"),
+            Err(EmailError::InvalidDomain)
+        );
+        assert_eq!(
+            Email::parse("jane@example.c"),
+            Err(EmailError::InvalidDomain)
+        );
+        assert_eq!(
+            Email::parse("jane@example.123"),
+            Err(EmailError::InvalidDomain)
+        );
         let long_local = format!("{}@example.com", "a".repeat(65));
         assert_eq!(Email::parse(&long_local), Err(EmailError::TooLong));
         let long_total = format!("a@{}.com", "b".repeat(260));
@@ -182,7 +207,10 @@ mod tests {
         let e = Email::parse("jane@example.com").expect("valid");
         assert_eq!(e.to_string(), "j***@example.com");
         assert_eq!(format!("{e:?}"), "Email(j***@example.com)");
-        assert_eq!(serde_json::to_string(&e).expect("ser"), "\"jane@example.com\"");
+        assert_eq!(
+            serde_json::to_string(&e).expect("ser"),
+            "\"jane@example.com\""
+        );
         assert!(serde_json::from_str::<Email>("\"nope\"").is_err());
     }
 

@@ -259,12 +259,17 @@ mod tests {
         );
         let us = PhoneNumber::parse_with_default_country("(415) 555-0100", "1").expect("us");
         assert_eq!(us.as_str(), "+14155550100");
-        let us_with_1 = PhoneNumber::parse_with_default_country("1-415-555-0100", "+1").expect("us");
+        let us_with_1 =
+            PhoneNumber::parse_with_default_country("1-415-555-0100", "+1").expect("us");
         assert_eq!(us_with_1.as_str(), "+14155550100");
         let uk = PhoneNumber::parse_with_default_country("020 7946 0958", "44").expect("uk");
         assert_eq!(uk.as_str(), "+442079460958");
         let intl = PhoneNumber::parse_with_default_country("+33 1 42 68 53 00", "44").expect("fr");
-        assert_eq!(intl.as_str(), "+33142685300", "an explicit country code wins");
+        assert_eq!(
+            intl.as_str(),
+            "+33142685300",
+            "an explicit country code wins"
+        );
     }
 
     #[test]

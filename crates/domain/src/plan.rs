@@ -77,9 +77,9 @@ impl Language {
     pub fn parse(input: &str) -> Result<Self, InvalidLanguage> {
         let bad = || InvalidLanguage(input.chars().take(32).collect());
         let mut parts = input.trim().split(['-', '_']);
-        let lang = parts.next().filter(|l| {
-            (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic())
-        });
+        let lang = parts
+            .next()
+            .filter(|l| (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic()));
         let mut out = lang.ok_or_else(bad)?.to_ascii_lowercase();
         let mut seen_script = false;
         let mut seen_region = false;
@@ -168,14 +168,30 @@ mod tests {
         assert_eq!(Language::parse("en").expect("en").as_str(), "en");
         assert_eq!(Language::parse("EN_us").expect("en-US").as_str(), "en-US");
         assert_eq!(Language::parse("pt-br").expect("pt-BR").as_str(), "pt-BR");
-        assert_eq!(Language::parse("zh-hans-cn").expect("zh").as_str(), "zh-Hans-CN");
-        assert_eq!(Language::parse("es-419").expect("es-419").as_str(), "es-419");
+        assert_eq!(
+            Language::parse("zh-hans-cn").expect("zh").as_str(),
+            "zh-Hans-CN"
+        );
+        assert_eq!(
+            Language::parse("es-419").expect("es-419").as_str(),
+            "es-419"
+        );
         assert_eq!(Language::parse("en-US").expect("en").primary(), "en");
     }
 
     #[test]
     fn language_rejects_other_shapes() {
-        for bad in ["", "e", "english", "en-", "en-USA1", "en-US-CA", "en-US-Latn", "12", "en US"] {
+        for bad in [
+            "",
+            "e",
+            "english",
+            "en-",
+            "en-USA1",
+            "en-US-CA",
+            "en-US-Latn",
+            "12",
+            "en US",
+        ] {
             assert!(Language::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

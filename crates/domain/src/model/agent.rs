@@ -24,7 +24,8 @@ impl Skill {
     pub fn parse(input: &str) -> Result<Self, InvalidSkill> {
         let s = input.trim().to_ascii_lowercase();
         let ok = (1..=64).contains(&s.len())
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if ok {
             Ok(Self(s))
         } else {
@@ -116,7 +117,10 @@ mod tests {
     #[test]
     fn skill_names_are_normalised_and_validated() {
         assert_eq!(Skill::parse(" Billing ").expect("ok").as_str(), "billing");
-        assert_eq!(Skill::parse("tier_2-support").expect("ok").as_str(), "tier_2-support");
+        assert_eq!(
+            Skill::parse("tier_2-support").expect("ok").as_str(),
+            "tier_2-support"
+        );
         for bad in ["", "two words", "café", &"x".repeat(65)] {
             assert!(Skill::parse(bad).is_err(), "{bad:?}");
         }

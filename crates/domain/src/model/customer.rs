@@ -7,7 +7,9 @@ use crate::{CustomerId, Email, Language, OrgId, PhoneNumber};
 
 /// How a customer is treated; the escalation policy can send VIPs straight to a
 /// human.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CustomerTier {
     /// Everyone, by default.

@@ -90,7 +90,10 @@ impl Embedding {
         if self.0.len() == expected {
             Ok(())
         } else {
-            Err(EmbeddingError::DimensionMismatch { expected, actual: self.0.len() })
+            Err(EmbeddingError::DimensionMismatch {
+                expected,
+                actual: self.0.len(),
+            })
         }
     }
 }
@@ -121,7 +124,10 @@ mod tests {
     #[test]
     fn rejects_empty_and_non_finite() {
         assert_eq!(Embedding::new(vec![]), Err(EmbeddingError::Empty));
-        assert_eq!(Embedding::new(vec![1.0, f32::NAN]), Err(EmbeddingError::NonFinite(1)));
+        assert_eq!(
+            Embedding::new(vec![1.0, f32::NAN]),
+            Err(EmbeddingError::NonFinite(1))
+        );
         assert!(serde_json::from_str::<Embedding>("[]").is_err());
     }
 
@@ -139,7 +145,10 @@ mod tests {
     fn dimension_mismatch_is_an_error() {
         assert_eq!(
             e(&[1.0]).cosine_similarity(&e(&[1.0, 2.0])),
-            Err(EmbeddingError::DimensionMismatch { expected: 1, actual: 2 })
+            Err(EmbeddingError::DimensionMismatch {
+                expected: 1,
+                actual: 2
+            })
         );
         assert!(e(&[1.0, 2.0]).ensure_dimension(2).is_ok());
         assert!(e(&[1.0, 2.0]).ensure_dimension(768).is_err());

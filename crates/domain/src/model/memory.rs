@@ -85,6 +85,11 @@ mod tests {
         assert!(Importance::new(-0.1).is_err());
         assert!(Importance::new(f64::NAN).is_err());
         assert!(serde_json::from_str::<Importance>("2.0").is_err());
-        assert_eq!(serde_json::from_str::<Importance>("0.75").expect("ok").value(), 0.75);
+        assert_eq!(
+            serde_json::from_str::<Importance>("0.75")
+                .expect("ok")
+                .value(),
+            0.75
+        );
     }
 }

@@ -134,7 +134,10 @@ mod tests {
             id: PersonaId::new(),
             org_id: OrgId::new(),
             name: "Sam".into(),
-            voice: Voice { name: "aura-2-thalia-en".into(), speed: 1.0 },
+            voice: Voice {
+                name: "aura-2-thalia-en".into(),
+                speed: 1.0,
+            },
             system_prompt: "You help customers with billing.".into(),
             greeting: "Hi, this is Sam.".into(),
             style: Style::Empathetic,

@@ -74,7 +74,9 @@ impl Sentiment {
         if score.is_nan() {
             Self::NEUTRAL
         } else {
-            Self { score: score.clamp(-1.0, 1.0) + 0.0 }
+            Self {
+                score: score.clamp(-1.0, 1.0) + 0.0,
+            }
         }
     }
 
@@ -99,7 +101,12 @@ impl Sentiment {
 
 impl fmt::Debug for Sentiment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Sentiment({:+.3}, {})", self.score, self.label().as_str())
+        write!(
+            f,
+            "Sentiment({:+.3}, {})",
+            self.score,
+            self.label().as_str()
+        )
     }
 }
 
