@@ -1,1 +1,0 @@
-//! experiment (in progress)
