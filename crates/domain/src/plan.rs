@@ -73,7 +73,7 @@ impl Language {
     /// Parses and normalises a tag.
     ///
     /// # Errors
-    /// [`InvalidLanguage`] for anything but language[-Script][-REGION].
+    /// [`InvalidLanguage`] for anything but `language[-Script][-REGION]`.
     pub fn parse(input: &str) -> Result<Self, InvalidLanguage> {
         let bad = || InvalidLanguage(input.chars().take(32).collect());
         let mut parts = input.trim().split(['-', '_']);

@@ -81,7 +81,7 @@ impl TrackerConfig {
     /// Checks every field's range.
     ///
     /// # Errors
-    /// The first `TrackerConfigError` found.
+    /// The first [`TrackerConfigError`] found.
     pub fn validate(&self) -> Result<(), TrackerConfigError> {
         if !(self.ema_alpha > 0.0 && self.ema_alpha <= 1.0) {
             return Err(TrackerConfigError::EmaAlpha(self.ema_alpha));

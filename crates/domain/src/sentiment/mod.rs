@@ -6,7 +6,9 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-pub use aggregate::{SentimentSummary, SentimentTracker, SentimentTrend, TrackerConfig};
+pub use aggregate::{
+    SentimentSummary, SentimentTracker, SentimentTrend, TrackerConfig, TrackerConfigError,
+};
 
 /// Scores at or below this are [`SentimentLabel::Negative`].
 pub const NEGATIVE_BELOW: f64 = -0.25;
