@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::Utc;
 use iace_domain::call::{
-    Call, CallDirection, CallEvent, CallEventRecord, CallStatus, EventSource, HangupCause, NewCall,
+    Call, CallDirection, CallEvent, CallEventRecord, CallOutcome, CallStatus, EventSource,
+    HangupCause, NewCall,
 };
 use iace_domain::escalation::{
     EscalationDecision, EscalationInput, EscalationPolicy, TurnSnapshot,
@@ -43,9 +44,14 @@ struct InMemoryCalls {
 impl InMemoryCalls {
     fn write(&self, call: &Call, expected_version: i64) -> Result<(), StoreError> {
         let mut calls = self.calls.lock().map_err(|_| poisoned())?;
-        let stored = calls.get_mut(&call.id).ok_or(StoreError::NotFound { entity: "call" })?;
+        let stored = calls
+            .get_mut(&call.id)
+            .ok_or(StoreError::NotFound { entity: "call" })?;
         if stored.version != expected_version {
-            return Err(StoreError::Conflict { entity: "call", expected: expected_version });
+            return Err(StoreError::Conflict {
+                entity: "call",
+                expected: expected_version,
+            });
         }
         *stored = call.clone();
         Ok(())
@@ -53,7 +59,9 @@ impl InMemoryCalls {
 }
 
 fn poisoned() -> StoreError {
-    StoreError::Unavailable { source: "lock poisoned".into() }
+    StoreError::Unavailable {
+        source: "lock poisoned".into(),
+    }
 }
 
 #[async_trait]
@@ -61,7 +69,10 @@ impl CallRepository for InMemoryCalls {
     async fn create(&self, call: &Call) -> Result<(), StoreError> {
         let mut calls = self.calls.lock().map_err(|_| poisoned())?;
         if calls.contains_key(&call.id) {
-            return Err(StoreError::AlreadyExists { entity: "call", field: "id" });
+            return Err(StoreError::AlreadyExists {
+                entity: "call",
+                field: "id",
+            });
         }
         calls.insert(call.id, call.clone());
         Ok(())
@@ -94,7 +105,10 @@ impl CallRepository for InMemoryCalls {
         record: &CallEventRecord,
     ) -> Result<(), StoreError> {
         self.write(call, expected_version)?;
-        self.history.lock().map_err(|_| poisoned())?.push(record.clone());
+        self.history
+            .lock()
+            .map_err(|_| poisoned())?
+            .push(record.clone());
         Ok(())
     }
 
@@ -103,13 +117,20 @@ impl CallRepository for InMemoryCalls {
     }
 
     async fn record_event(&self, record: &CallEventRecord) -> Result<(), StoreError> {
-        self.history.lock().map_err(|_| poisoned())?.push(record.clone());
+        self.history
+            .lock()
+            .map_err(|_| poisoned())?
+            .push(record.clone());
         Ok(())
     }
 
     async fn events(&self, org: OrgId, id: CallId) -> Result<Vec<CallEventRecord>, StoreError> {
         let history = self.history.lock().map_err(|_| poisoned())?;
-        Ok(history.iter().filter(|r| r.org_id == org && r.call_id == id).cloned().collect())
+        Ok(history
+            .iter()
+            .filter(|r| r.org_id == org && r.call_id == id)
+            .cloned()
+            .collect())
     }
 
     async fn list(
@@ -135,7 +156,10 @@ impl CallRepository for InMemoryCalls {
 
     async fn count_live(&self, org: OrgId) -> Result<u64, StoreError> {
         let calls = self.calls.lock().map_err(|_| poisoned())?;
-        Ok(calls.values().filter(|c| c.org_id == org && !c.is_ended()).count() as u64)
+        Ok(calls
+            .values()
+            .filter(|c| c.org_id == org && !c.is_ended())
+            .count() as u64)
     }
 }
 
@@ -149,7 +173,9 @@ impl RecordingTelephony {
     fn log(&self, command: String) -> Result<CommandOutcome, ProviderError> {
         self.commands
             .lock()
-            .map_err(|_| ProviderError::StreamClosed { provider: "recording" })?
+            .map_err(|_| ProviderError::StreamClosed {
+                provider: "recording",
+            })?
             .push(command);
         Ok(CommandOutcome::Accepted)
     }
@@ -159,31 +185,56 @@ impl RecordingTelephony {
 impl TelephonyGateway for RecordingTelephony {
     async fn dial(&self, request: &DialRequest) -> Result<DialResponse, ProviderError> {
         self.log(format!("dial {}", request.to))?;
-        Ok(DialResponse { provider_call_id: format!("v3:{}", request.call_id), provider_session_id: None })
+        Ok(DialResponse {
+            provider_call_id: format!("v3:{}", request.call_id),
+            provider_session_id: None,
+        })
     }
-    async fn answer(&self, call: &CallHandle, _: &AnswerOptions) -> Result<CommandOutcome, ProviderError> {
+    async fn answer(
+        &self,
+        call: &CallHandle,
+        _: &AnswerOptions,
+    ) -> Result<CommandOutcome, ProviderError> {
         self.log(format!("answer {}", call.provider_call_id))
     }
     async fn hang_up(&self, call: &CallHandle) -> Result<CommandOutcome, ProviderError> {
         self.log(format!("hangup {}", call.provider_call_id))
     }
-    async fn transfer(&self, call: &CallHandle, target: &TransferTarget) -> Result<CommandOutcome, ProviderError> {
+    async fn transfer(
+        &self,
+        call: &CallHandle,
+        target: &TransferTarget,
+    ) -> Result<CommandOutcome, ProviderError> {
         let to = match target {
             TransferTarget::Phone { number } => number.to_string(),
             TransferTarget::Sip { uri } => uri.clone(),
         };
         self.log(format!("transfer {} -> {to}", call.provider_call_id))
     }
-    async fn speak(&self, call: &CallHandle, text: &str, _: &Voice, _: &Language) -> Result<CommandOutcome, ProviderError> {
+    async fn speak(
+        &self,
+        call: &CallHandle,
+        text: &str,
+        _: &Voice,
+        _: &Language,
+    ) -> Result<CommandOutcome, ProviderError> {
         self.log(format!("speak {} {text:?}", call.provider_call_id))
     }
-    async fn play_audio(&self, call: &CallHandle, url: &str) -> Result<CommandOutcome, ProviderError> {
+    async fn play_audio(
+        &self,
+        call: &CallHandle,
+        url: &str,
+    ) -> Result<CommandOutcome, ProviderError> {
         self.log(format!("play {} {url}", call.provider_call_id))
     }
     async fn stop_audio(&self, call: &CallHandle) -> Result<CommandOutcome, ProviderError> {
         self.log(format!("stop_audio {}", call.provider_call_id))
     }
-    async fn start_streaming(&self, call: &CallHandle, _: &MediaStreamSpec) -> Result<CommandOutcome, ProviderError> {
+    async fn start_streaming(
+        &self,
+        call: &CallHandle,
+        _: &MediaStreamSpec,
+    ) -> Result<CommandOutcome, ProviderError> {
         self.log(format!("start_streaming {}", call.provider_call_id))
     }
     async fn stop_streaming(&self, call: &CallHandle) -> Result<CommandOutcome, ProviderError> {
@@ -216,7 +267,11 @@ async fn apply_event(
         };
         match saved {
             Ok(()) => {
-                println!("  {event:<28} {from:>11} -> {:<11} ({})", record.to, record.result.as_str());
+                println!(
+                    "  {event:<28} {from:>11} -> {:<11} ({})",
+                    record.to,
+                    record.result.as_str()
+                );
                 return Ok(call);
             }
             Err(StoreError::Conflict { .. }) => println!("  conflict on {event}; re-reading"),
@@ -255,13 +310,39 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Utc::now(),
     );
     calls.create(&call).await?;
-    println!("call {} from {} (status {})", call.id, call.from, call.status);
-    let webhook = |id: &str| EventSource::Webhook { provider_event_id: id.to_owned() };
+    println!(
+        "call {} from {} (status {})",
+        call.id, call.from, call.status
+    );
+    let webhook = |id: &str| EventSource::Webhook {
+        provider_event_id: id.to_owned(),
+    };
 
-    apply_event(calls.as_ref(), org, call.id, CallEvent::Ringing, webhook("evt-1")).await?;
-    apply_event(calls.as_ref(), org, call.id, CallEvent::Answered, webhook("evt-2")).await?;
+    apply_event(
+        calls.as_ref(),
+        org,
+        call.id,
+        CallEvent::Ringing,
+        webhook("evt-1"),
+    )
+    .await?;
+    apply_event(
+        calls.as_ref(),
+        org,
+        call.id,
+        CallEvent::Answered,
+        webhook("evt-2"),
+    )
+    .await?;
     // The provider redelivers the answer: recorded, changes nothing.
-    apply_event(calls.as_ref(), org, call.id, CallEvent::Answered, webhook("evt-2")).await?;
+    apply_event(
+        calls.as_ref(),
+        org,
+        call.id,
+        CallEvent::Answered,
+        webhook("evt-2"),
+    )
+    .await?;
 
     // Two instances read the same version; the second writer loses and retries.
     let stale = calls.get(org, call.id).await?;
@@ -270,7 +351,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     other.version += 1;
     calls.update(&other, stale.version).await?;
     let mut late = stale.clone();
-    late.outcome = None;
+    late.outcome = Some(CallOutcome::Resolved);
     late.version += 1;
     match calls.update(&late, stale.version).await {
         Err(StoreError::Conflict { expected, .. }) => {
@@ -290,7 +371,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut decision = EscalationDecision::Stay;
     for (i, (text, score)) in script.iter().enumerate() {
         turns.push(TurnSnapshot::caller(*text, Some(Sentiment::new(*score)?)));
-        decision = policy.evaluate(&EscalationInput { turns: &turns, customer_tier: CustomerTier::Standard });
+        decision = policy.evaluate(&EscalationInput {
+            turns: &turns,
+            customer_tier: CustomerTier::Standard,
+        });
         println!("turn {}: caller {:+.1} -> {decision:?}", i + 1, score);
         if decision.is_escalate() {
             break;
@@ -298,7 +382,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         turns.push(TurnSnapshot::bot("Let me look into that for you.", false));
     }
 
-    let EscalationDecision::Escalate { reason, required_skills } = decision else {
+    let EscalationDecision::Escalate {
+        reason,
+        required_skills,
+    } = decision
+    else {
         println!("the AI agent kept the call");
         return Ok(());
     };
@@ -330,34 +418,73 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             active_calls: 0,
         },
     ];
-    let agent = route(&agents, &RoutingRequest { required_skills: &required_skills })?;
+    let agent = route(
+        &agents,
+        &RoutingRequest {
+            required_skills: &required_skills,
+        },
+    )?;
     println!("escalating ({reason}) to {}", agent.name);
 
-    apply_event(calls.as_ref(), org, call.id, CallEvent::EscalationStarted, EventSource::Runtime).await?;
+    apply_event(
+        calls.as_ref(),
+        org,
+        call.id,
+        CallEvent::EscalationStarted,
+        EventSource::Runtime,
+    )
+    .await?;
     let target = match (&agent.phone, &agent.sip_uri) {
-        (Some(number), _) => TransferTarget::Phone { number: number.clone() },
+        (Some(number), _) => TransferTarget::Phone {
+            number: number.clone(),
+        },
         (None, Some(uri)) => TransferTarget::Sip { uri: uri.clone() },
         (None, None) => return Err("routed agent is unreachable".into()),
     };
-    let handle = CallHandle { call_id: call.id, provider_call_id: "v3:demo-call".into() };
+    let handle = CallHandle {
+        call_id: call.id,
+        provider_call_id: "v3:demo-call".into(),
+    };
     gateway.transfer(&handle, &target).await?;
-    apply_event(calls.as_ref(), org, call.id, CallEvent::Transferred, webhook("evt-3")).await?;
+    apply_event(
+        calls.as_ref(),
+        org,
+        call.id,
+        CallEvent::Transferred,
+        webhook("evt-3"),
+    )
+    .await?;
     // The hang-up that follows a transfer changes nothing; a late answer cannot reopen it.
     apply_event(
         calls.as_ref(),
         org,
         call.id,
-        CallEvent::HungUp { cause: HangupCause::NormalClearing },
+        CallEvent::HungUp {
+            cause: HangupCause::NormalClearing,
+        },
         webhook("evt-4"),
     )
     .await?;
-    apply_event(calls.as_ref(), org, call.id, CallEvent::Answered, webhook("evt-5")).await?;
+    apply_event(
+        calls.as_ref(),
+        org,
+        call.id,
+        CallEvent::Answered,
+        webhook("evt-5"),
+    )
+    .await?;
 
     let done = calls.get(org, call.id).await?;
     assert_eq!(done.status, CallStatus::Transferred);
     println!("final status: {} (version {})", done.status, done.version);
-    println!("history: {} events", calls.events(org, call.id).await?.len());
-    let commands = telephony.commands.lock().map_err(|_| "telephony log poisoned")?;
+    println!(
+        "history: {} events",
+        calls.events(org, call.id).await?.len()
+    );
+    let commands = telephony
+        .commands
+        .lock()
+        .map_err(|_| "telephony log poisoned")?;
     println!("telephony commands: {commands:?}");
     Ok(())
 }

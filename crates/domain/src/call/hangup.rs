@@ -146,8 +146,14 @@ mod tests {
                 format!("\"{}\"", cause.as_str())
             );
         }
-        assert_eq!(HangupCause::from_provider("USER_BUSY"), HangupCause::UserBusy);
-        assert_eq!(HangupCause::from_provider("brand_new_cause"), HangupCause::Unspecified);
+        assert_eq!(
+            HangupCause::from_provider("USER_BUSY"),
+            HangupCause::UserBusy
+        );
+        assert_eq!(
+            HangupCause::from_provider("brand_new_cause"),
+            HangupCause::Unspecified
+        );
     }
 
     #[test]

@@ -123,7 +123,12 @@ impl CallEventRecord {
             Ok(TransitionOutcome::Unchanged { reason }) => {
                 (from, EventResult::Unchanged { reason: *reason })
             }
-            Err(err) => (from, EventResult::Rejected { rejection: err.into() }),
+            Err(err) => (
+                from,
+                EventResult::Rejected {
+                    rejection: err.into(),
+                },
+            ),
         };
         Self {
             id: CallEventId::new(),
@@ -142,8 +147,8 @@ impl CallEventRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::{Call, CallDirection, HangupCause, NewCall};
     use crate::PhoneNumber;
+    use crate::call::{Call, CallDirection, HangupCause, NewCall};
 
     fn call() -> Call {
         let phone = |s: &str| PhoneNumber::parse(s).expect("valid");
@@ -167,34 +172,76 @@ mod tests {
     fn records_applied_unchanged_and_rejected_events() {
         let mut c = call();
         let now = Utc::now();
-        let source = || EventSource::Webhook { provider_event_id: "evt-1".into() };
+        let source = || EventSource::Webhook {
+            provider_event_id: "evt-1".into(),
+        };
 
         let from = c.status;
         let result = c.apply(CallEvent::Answered, now);
-        let applied = CallEventRecord::new(c.org_id, c.id, from, CallEvent::Answered, &result, source(), now);
-        assert_eq!((applied.from, applied.to), (CallStatus::Pending, CallStatus::InProgress));
+        let applied = CallEventRecord::new(
+            c.org_id,
+            c.id,
+            from,
+            CallEvent::Answered,
+            &result,
+            source(),
+            now,
+        );
+        assert_eq!(
+            (applied.from, applied.to),
+            (CallStatus::Pending, CallStatus::InProgress)
+        );
         assert_eq!(applied.result.as_str(), "applied");
 
         let from = c.status;
         let result = c.apply(CallEvent::Answered, now);
-        let dup = CallEventRecord::new(c.org_id, c.id, from, CallEvent::Answered, &result, source(), now);
+        let dup = CallEventRecord::new(
+            c.org_id,
+            c.id,
+            from,
+            CallEvent::Answered,
+            &result,
+            source(),
+            now,
+        );
         assert_eq!(dup.to, CallStatus::InProgress);
         assert_eq!(dup.result.as_str(), "duplicate");
 
-        let hangup = CallEvent::HungUp { cause: HangupCause::NormalClearing };
+        let hangup = CallEvent::HungUp {
+            cause: HangupCause::NormalClearing,
+        };
         c.apply(hangup, now).expect("hangup");
         let from = c.status;
         let result = c.apply(CallEvent::Answered, now);
-        let rejected = CallEventRecord::new(c.org_id, c.id, from, CallEvent::Answered, &result, source(), now);
-        assert_eq!(rejected.result, EventResult::Rejected { rejection: Rejection::CallEnded });
+        let rejected = CallEventRecord::new(
+            c.org_id,
+            c.id,
+            from,
+            CallEvent::Answered,
+            &result,
+            source(),
+            now,
+        );
+        assert_eq!(
+            rejected.result,
+            EventResult::Rejected {
+                rejection: Rejection::CallEnded
+            }
+        );
         assert_eq!(rejected.result.as_str(), "call_ended");
         assert_eq!(rejected.from, rejected.to);
     }
 
     #[test]
     fn rejection_names_match_transition_error_codes() {
-        let ended = TransitionError::CallEnded { status: CallStatus::Completed, event: CallEvent::Answered };
-        let not_allowed = TransitionError::NotAllowed { from: CallStatus::Pending, event: CallEvent::Transferred };
+        let ended = TransitionError::CallEnded {
+            status: CallStatus::Completed,
+            event: CallEvent::Answered,
+        };
+        let not_allowed = TransitionError::NotAllowed {
+            from: CallStatus::Pending,
+            event: CallEvent::Transferred,
+        };
         assert_eq!(Rejection::from(&ended).as_str(), ended.code());
         assert_eq!(Rejection::from(&not_allowed).as_str(), not_allowed.code());
     }
@@ -207,7 +254,10 @@ mod tests {
             c.id,
             CallStatus::Pending,
             CallEvent::Ringing,
-            &Ok(TransitionOutcome::Applied { from: CallStatus::Pending, to: CallStatus::Ringing }),
+            &Ok(TransitionOutcome::Applied {
+                from: CallStatus::Pending,
+                to: CallStatus::Ringing,
+            }),
             EventSource::Api,
             Utc::now(),
         );

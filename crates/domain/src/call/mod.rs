@@ -15,9 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::escalation::EscalationReason;
 use crate::sentiment::SentimentSummary;
-use crate::{
-    AgentId, CallId, CustomerId, ExperimentId, OrgId, PersonaId, PhoneNumber, VariantId,
-};
+use crate::{AgentId, CallId, CustomerId, ExperimentId, OrgId, PersonaId, PhoneNumber, VariantId};
 
 pub use hangup::{HangupCause, HangupSource};
 pub use history::{CallEventRecord, EventResult, EventSource, Rejection};
@@ -270,14 +268,26 @@ mod tests {
     fn apply_stamps_times_reason_and_version() {
         let mut call = new_call();
         let t0 = call.created_at;
-        call.apply(CallEvent::Ringing, t0 + Duration::seconds(1)).expect("ringing");
-        call.apply(CallEvent::Answered, t0 + Duration::seconds(5)).expect("answered");
+        call.apply(CallEvent::Ringing, t0 + Duration::seconds(1))
+            .expect("ringing");
+        call.apply(CallEvent::Answered, t0 + Duration::seconds(5))
+            .expect("answered");
         assert_eq!(call.answered_at, Some(t0 + Duration::seconds(5)));
         assert_eq!(call.version, 2);
-        call.apply(CallEvent::HungUp { cause: HangupCause::NormalClearing }, t0 + Duration::seconds(65))
-            .expect("hangup");
+        call.apply(
+            CallEvent::HungUp {
+                cause: HangupCause::NormalClearing,
+            },
+            t0 + Duration::seconds(65),
+        )
+        .expect("hangup");
         assert_eq!(call.status, CallStatus::Completed);
-        assert_eq!(call.end_reason, Some(EndReason::Hangup { cause: HangupCause::NormalClearing }));
+        assert_eq!(
+            call.end_reason,
+            Some(EndReason::Hangup {
+                cause: HangupCause::NormalClearing
+            })
+        );
         assert_eq!(call.talk_time(), Some(Duration::seconds(60)));
         assert_eq!(call.version, 3);
     }
@@ -290,9 +300,14 @@ mod tests {
         let before = call.clone();
         assert_eq!(
             call.apply(CallEvent::Answered, now + Duration::seconds(3)),
-            Ok(TransitionOutcome::Unchanged { reason: Unchanged::Duplicate })
+            Ok(TransitionOutcome::Unchanged {
+                reason: Unchanged::Duplicate
+            })
         );
-        assert_eq!(call, before, "a duplicate changes nothing, not even answered_at");
+        assert_eq!(
+            call, before,
+            "a duplicate changes nothing, not even answered_at"
+        );
         assert!(call.apply(CallEvent::Canceled, now).is_err());
         assert_eq!(call, before);
     }
@@ -301,7 +316,11 @@ mod tests {
     fn transfer_records_the_end_reason() {
         let mut call = new_call();
         let now = call.created_at;
-        for event in [CallEvent::Answered, CallEvent::EscalationStarted, CallEvent::Transferred] {
+        for event in [
+            CallEvent::Answered,
+            CallEvent::EscalationStarted,
+            CallEvent::Transferred,
+        ] {
             call.apply(event, now).expect("valid path");
         }
         assert_eq!(call.status, CallStatus::Transferred);
@@ -313,7 +332,13 @@ mod tests {
     fn unanswered_calls_have_no_talk_time() {
         let mut call = new_call();
         let now = call.created_at;
-        call.apply(CallEvent::HungUp { cause: HangupCause::NoAnswer }, now).expect("hangup");
+        call.apply(
+            CallEvent::HungUp {
+                cause: HangupCause::NoAnswer,
+            },
+            now,
+        )
+        .expect("hangup");
         assert_eq!(call.status, CallStatus::NoAnswer);
         assert_eq!(call.talk_time(), None);
     }

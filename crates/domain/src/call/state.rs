@@ -259,7 +259,10 @@ impl TransitionError {
 /// # Errors
 /// [`TransitionError::CallEnded`] for an event that would reopen an ended call;
 /// [`TransitionError::NotAllowed`] for an event that has no meaning in `from`.
-pub fn transition(from: CallStatus, event: CallEvent) -> Result<TransitionOutcome, TransitionError> {
+pub fn transition(
+    from: CallStatus,
+    event: CallEvent,
+) -> Result<TransitionOutcome, TransitionError> {
     use CallEvent as E;
     use CallStatus as S;
 
@@ -275,7 +278,10 @@ pub fn transition(from: CallStatus, event: CallEvent) -> Result<TransitionOutcom
             (S::Transferred, E::Transferred) => unchanged(Unchanged::Duplicate),
             // The late `call.initiated` of a call already over.
             (_, E::Ringing) => unchanged(Unchanged::Stale),
-            _ => Err(TransitionError::CallEnded { status: from, event }),
+            _ => Err(TransitionError::CallEnded {
+                status: from,
+                event,
+            }),
         };
     }
 
@@ -362,7 +368,12 @@ mod tests {
         assert_eq!(s, CallStatus::Ringing);
         let s = applied(s, CallEvent::Answered);
         assert_eq!(s, CallStatus::InProgress);
-        let s = applied(s, CallEvent::HungUp { cause: HangupCause::NormalClearing });
+        let s = applied(
+            s,
+            CallEvent::HungUp {
+                cause: HangupCause::NormalClearing,
+            },
+        );
         assert_eq!(s, CallStatus::Completed);
     }
 
@@ -370,10 +381,18 @@ mod tests {
     fn escalation_path_and_failed_transfer() {
         let s = applied(CallStatus::InProgress, CallEvent::EscalationStarted);
         assert_eq!(s, CallStatus::Escalating);
-        assert_eq!(applied(s, CallEvent::TransferFailed), CallStatus::InProgress);
+        assert_eq!(
+            applied(s, CallEvent::TransferFailed),
+            CallStatus::InProgress
+        );
         assert_eq!(applied(s, CallEvent::Transferred), CallStatus::Transferred);
         assert_eq!(
-            applied(s, CallEvent::HungUp { cause: HangupCause::NormalClearing }),
+            applied(
+                s,
+                CallEvent::HungUp {
+                    cause: HangupCause::NormalClearing
+                }
+            ),
             CallStatus::Completed,
             "the caller hanging up during the transfer still had a conversation"
         );
@@ -382,35 +401,63 @@ mod tests {
     #[test]
     fn hangup_before_answer_ends_without_completing() {
         assert_eq!(
-            applied(CallStatus::Ringing, CallEvent::HungUp { cause: HangupCause::UserBusy }),
+            applied(
+                CallStatus::Ringing,
+                CallEvent::HungUp {
+                    cause: HangupCause::UserBusy
+                }
+            ),
             CallStatus::Busy
         );
         assert_eq!(
-            applied(CallStatus::Ringing, CallEvent::HungUp { cause: HangupCause::Timeout }),
+            applied(
+                CallStatus::Ringing,
+                CallEvent::HungUp {
+                    cause: HangupCause::Timeout
+                }
+            ),
             CallStatus::NoAnswer
         );
         // Out of order: the hang-up arrives before even `call.initiated`.
         assert_eq!(
-            applied(CallStatus::Pending, CallEvent::HungUp { cause: HangupCause::NormalClearing }),
+            applied(
+                CallStatus::Pending,
+                CallEvent::HungUp {
+                    cause: HangupCause::NormalClearing
+                }
+            ),
             CallStatus::Canceled
         );
     }
 
     #[test]
     fn answer_may_arrive_before_ringing() {
-        assert_eq!(applied(CallStatus::Pending, CallEvent::Answered), CallStatus::InProgress);
+        assert_eq!(
+            applied(CallStatus::Pending, CallEvent::Answered),
+            CallStatus::InProgress
+        );
         assert_eq!(
             transition(CallStatus::InProgress, CallEvent::Ringing),
-            Ok(TransitionOutcome::Unchanged { reason: Unchanged::Stale })
+            Ok(TransitionOutcome::Unchanged {
+                reason: Unchanged::Stale
+            })
         );
     }
 
     #[test]
     fn a_late_answer_does_not_resurrect_an_ended_call() {
-        let ended = applied(CallStatus::Ringing, CallEvent::HungUp { cause: HangupCause::NoAnswer });
+        let ended = applied(
+            CallStatus::Ringing,
+            CallEvent::HungUp {
+                cause: HangupCause::NoAnswer,
+            },
+        );
         assert_eq!(
             transition(ended, CallEvent::Answered),
-            Err(TransitionError::CallEnded { status: CallStatus::NoAnswer, event: CallEvent::Answered })
+            Err(TransitionError::CallEnded {
+                status: CallStatus::NoAnswer,
+                event: CallEvent::Answered
+            })
         );
     }
 
@@ -427,7 +474,9 @@ mod tests {
         for (status, event) in cases {
             assert_eq!(
                 transition(status, event),
-                Ok(TransitionOutcome::Unchanged { reason: Unchanged::Duplicate }),
+                Ok(TransitionOutcome::Unchanged {
+                    reason: Unchanged::Duplicate
+                }),
                 "{event} in {status}"
             );
         }
@@ -436,8 +485,15 @@ mod tests {
     #[test]
     fn hangup_after_transfer_is_already_ended() {
         assert_eq!(
-            transition(CallStatus::Transferred, CallEvent::HungUp { cause: HangupCause::NormalClearing }),
-            Ok(TransitionOutcome::Unchanged { reason: Unchanged::AlreadyEnded })
+            transition(
+                CallStatus::Transferred,
+                CallEvent::HungUp {
+                    cause: HangupCause::NormalClearing
+                }
+            ),
+            Ok(TransitionOutcome::Unchanged {
+                reason: Unchanged::AlreadyEnded
+            })
         );
     }
 
@@ -460,7 +516,10 @@ mod tests {
     #[test]
     fn error_messages_name_state_and_event() {
         let err = transition(CallStatus::Completed, CallEvent::Answered).expect_err("ended");
-        assert_eq!(err.to_string(), "call already ended as completed; `answered` cannot reopen it");
+        assert_eq!(
+            err.to_string(),
+            "call already ended as completed; `answered` cannot reopen it"
+        );
         assert_eq!(err.code(), "call_ended");
     }
 
@@ -478,12 +537,17 @@ mod tests {
 
     #[test]
     fn event_serializes_with_a_type_tag() {
-        let json = serde_json::to_string(&CallEvent::HungUp { cause: HangupCause::UserBusy })
-            .expect("ser");
+        let json = serde_json::to_string(&CallEvent::HungUp {
+            cause: HangupCause::UserBusy,
+        })
+        .expect("ser");
         assert_eq!(json, r#"{"type":"hung_up","cause":"user_busy"}"#);
-        assert_eq!(serde_json::from_str::<CallEvent>(&json).expect("de"), CallEvent::HungUp {
-            cause: HangupCause::UserBusy
-        });
+        assert_eq!(
+            serde_json::from_str::<CallEvent>(&json).expect("de"),
+            CallEvent::HungUp {
+                cause: HangupCause::UserBusy
+            }
+        );
     }
 
     #[test]

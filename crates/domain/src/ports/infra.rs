@@ -112,7 +112,11 @@ impl Quota {
     /// `limit` per minute with `burst`.
     #[must_use]
     pub const fn per_minute(limit: u32, burst: u32) -> Self {
-        Self { limit, period: Duration::from_secs(60), burst }
+        Self {
+            limit,
+            period: Duration::from_secs(60),
+            burst,
+        }
     }
 
     /// The time one unit takes to replenish (the GCRA emission interval), or
@@ -237,9 +241,13 @@ pub trait CacheExt: Cache {
     /// a `T` (e.g. written by an older version) — callers treat it as a miss.
     async fn get_json<T: DeserializeOwned>(&self, key: &CacheKey) -> Result<Option<T>, InfraError> {
         match self.get(key).await? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| InfraError::Serialization { source: Box::new(e) }),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| InfraError::Serialization {
+                        source: Box::new(e),
+                    })
+            }
             None => Ok(None),
         }
     }
@@ -254,8 +262,9 @@ pub trait CacheExt: Cache {
         value: &T,
         ttl: Duration,
     ) -> Result<(), InfraError> {
-        let bytes = serde_json::to_vec(value)
-            .map_err(|e| InfraError::Serialization { source: Box::new(e) })?;
+        let bytes = serde_json::to_vec(value).map_err(|e| InfraError::Serialization {
+            source: Box::new(e),
+        })?;
         self.set(key, bytes, ttl).await
     }
 }
@@ -377,19 +386,28 @@ impl FixedClock {
 
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: chrono::Duration) {
-        let mut now = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut now = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *now += by;
     }
 
     /// Sets the clock to `at`.
     pub fn set(&self, at: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = at;
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = at;
     }
 }
 
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -407,7 +425,10 @@ mod tests {
             Ok(self.0.lock().expect("lock").get(key.as_str()).cloned())
         }
         async fn set(&self, key: &CacheKey, value: Vec<u8>, _: Duration) -> Result<(), InfraError> {
-            self.0.lock().expect("lock").insert(key.as_str().to_owned(), value);
+            self.0
+                .lock()
+                .expect("lock")
+                .insert(key.as_str().to_owned(), value);
             Ok(())
         }
         async fn delete(&self, key: &CacheKey) -> Result<(), InfraError> {
@@ -422,8 +443,14 @@ mod tests {
         let key = CacheKey::new(OrgId::new(), "customer_by_phone", "+14155550100");
         futures::executor::block_on(async {
             assert_eq!(cache.get_json::<Vec<u32>>(&key).await.expect("get"), None);
-            cache.set_json(&key, &vec![1u32, 2, 3], Duration::from_secs(60)).await.expect("set");
-            assert_eq!(cache.get_json::<Vec<u32>>(&key).await.expect("get"), Some(vec![1, 2, 3]));
+            cache
+                .set_json(&key, &vec![1u32, 2, 3], Duration::from_secs(60))
+                .await
+                .expect("set");
+            assert_eq!(
+                cache.get_json::<Vec<u32>>(&key).await.expect("get"),
+                Some(vec![1, 2, 3])
+            );
             let wrong_type = cache.get_json::<String>(&key).await;
             assert!(matches!(wrong_type, Err(InfraError::Serialization { .. })));
             cache.delete(&key).await.expect("delete");
@@ -434,8 +461,15 @@ mod tests {
     #[test]
     fn keys_are_namespaced_by_org() {
         let (a, b) = (OrgId::new(), OrgId::new());
-        assert_ne!(CacheKey::new(a, "persona", "1"), CacheKey::new(b, "persona", "1"));
-        assert!(CacheKey::new(a, "persona", "1").as_str().starts_with(&format!("org:{a}:")));
+        assert_ne!(
+            CacheKey::new(a, "persona", "1"),
+            CacheKey::new(b, "persona", "1")
+        );
+        assert!(
+            CacheKey::new(a, "persona", "1")
+                .as_str()
+                .starts_with(&format!("org:{a}:"))
+        );
         assert_eq!(
             RateLimitKey::org(a, LimitScope::LiveCalls).as_str(),
             format!("org:{a}:live_calls")
@@ -444,8 +478,14 @@ mod tests {
 
     #[test]
     fn quota_emission_interval() {
-        assert_eq!(Quota::per_minute(60, 10).emission_interval(), Some(Duration::from_secs(1)));
-        assert_eq!(Quota::per_minute(120, 10).emission_interval(), Some(Duration::from_millis(500)));
+        assert_eq!(
+            Quota::per_minute(60, 10).emission_interval(),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            Quota::per_minute(120, 10).emission_interval(),
+            Some(Duration::from_millis(500))
+        );
         assert_eq!(Quota::per_minute(0, 1).emission_interval(), None);
     }
 
@@ -454,10 +494,15 @@ mod tests {
         let event = BusEvent {
             org_id: OrgId::new(),
             call_id: CallId::new(),
-            kind: BusEventKind::Dtmf { digits: "12#".into() },
+            kind: BusEventKind::Dtmf {
+                digits: "12#".into(),
+            },
             at: Utc::now(),
         };
-        assert_eq!(event.topics(), [Topic::Call(event.call_id), Topic::Org(event.org_id)]);
+        assert_eq!(
+            event.topics(),
+            [Topic::Call(event.call_id), Topic::Org(event.org_id)]
+        );
         let json = serde_json::to_value(&event).expect("ser");
         assert_eq!(json["kind"]["type"], "dtmf");
         assert_eq!(serde_json::from_value::<BusEvent>(json).expect("de"), event);

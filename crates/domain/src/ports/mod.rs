@@ -23,19 +23,17 @@ pub use infra::{
     LimitScope, Quota, RateDecision, RateLimitKey, RateLimiter, SlotLease, SystemClock, Topic,
 };
 pub use providers::{
-    AnswerOptions, AudioChunkStream, AudioEncoding, AudioFormat, AudioSink, CallHandle,
-    ChatChunk, ChatMessage, ChatRequest, ChatRole, ChatStream, CommandOutcome, DialRequest,
-    DialResponse, Embedder, FinishReason, LanguageModel, MachineDetection, MediaStreamSpec,
-    ProviderError, SentimentAnalyzer, SpeechRequest, SpeechToText, SttConfig, SttEvent,
-    SttEventStream, SttSession, TelephonyGateway, TextToSpeech, TokenUsage, ToolCall, ToolSpec,
-    TransferTarget,
+    AnswerOptions, AudioChunkStream, AudioEncoding, AudioFormat, AudioSink, CallHandle, ChatChunk,
+    ChatMessage, ChatRequest, ChatRole, ChatStream, CommandOutcome, DialRequest, DialResponse,
+    Embedder, FinishReason, LanguageModel, MachineDetection, MediaStreamSpec, ProviderError,
+    SentimentAnalyzer, SpeechRequest, SpeechToText, SttConfig, SttEvent, SttEventStream,
+    SttSession, TelephonyGateway, TextToSpeech, TokenUsage, ToolCall, ToolSpec, TransferTarget,
 };
 pub use store::{
-    AgentRepository, ApiKeyRepository, CallFilter, CallLocator, CallRepository,
-    CustomerRepository, ExperimentRepository, InboxEvent, InboxOutcome, InboxStatus,
-    MemoryStore, NewInboxEvent, OrgRepository, Page, PageRequest, PatternStore,
-    PersonaRepository, RefreshTokenRepository, ScoredMatch, StoreError, TranscriptRepository,
-    UserRepository, WebhookInbox,
+    AgentRepository, ApiKeyRepository, CallFilter, CallLocator, CallRepository, CustomerRepository,
+    ExperimentRepository, InboxEvent, InboxOutcome, InboxStatus, MemoryStore, NewInboxEvent,
+    OrgRepository, Page, PageRequest, PatternStore, PersonaRepository, RefreshTokenRepository,
+    ScoredMatch, StoreError, TranscriptRepository, UserRepository, WebhookInbox,
 };
 
 /// A boxed error source kept inside port errors so logs can print the chain.

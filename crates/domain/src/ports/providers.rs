@@ -175,7 +175,11 @@ pub struct AudioFormat {
 
 impl AudioFormat {
     /// 8 kHz mono μ-law: what phone media streams carry.
-    pub const TELEPHONY: Self = Self { encoding: AudioEncoding::Mulaw, sample_rate: 8_000, channels: 1 };
+    pub const TELEPHONY: Self = Self {
+        encoding: AudioEncoding::Mulaw,
+        sample_rate: 8_000,
+        channels: 1,
+    };
 }
 
 /// Where the provider should stream a call's audio (a bidirectional media
@@ -262,8 +266,11 @@ pub trait TelephonyGateway: Send + Sync {
     ///
     /// # Errors
     /// [`ProviderError`]; an ended call is [`CommandOutcome::CallAlreadyEnded`].
-    async fn answer(&self, call: &CallHandle, options: &AnswerOptions)
-    -> Result<CommandOutcome, ProviderError>;
+    async fn answer(
+        &self,
+        call: &CallHandle,
+        options: &AnswerOptions,
+    ) -> Result<CommandOutcome, ProviderError>;
 
     /// Hangs up.
     ///
@@ -275,8 +282,11 @@ pub trait TelephonyGateway: Send + Sync {
     ///
     /// # Errors
     /// [`ProviderError`]; an ended call is [`CommandOutcome::CallAlreadyEnded`].
-    async fn transfer(&self, call: &CallHandle, target: &TransferTarget)
-    -> Result<CommandOutcome, ProviderError>;
+    async fn transfer(
+        &self,
+        call: &CallHandle,
+        target: &TransferTarget,
+    ) -> Result<CommandOutcome, ProviderError>;
 
     /// Has the provider speak `text` with its own TTS (used for fallbacks when our
     /// speech pipeline is down).
@@ -295,7 +305,11 @@ pub trait TelephonyGateway: Send + Sync {
     ///
     /// # Errors
     /// [`ProviderError`]; an ended call is [`CommandOutcome::CallAlreadyEnded`].
-    async fn play_audio(&self, call: &CallHandle, url: &str) -> Result<CommandOutcome, ProviderError>;
+    async fn play_audio(
+        &self,
+        call: &CallHandle,
+        url: &str,
+    ) -> Result<CommandOutcome, ProviderError>;
 
     /// Stops any audio the provider is playing (speak or playback).
     ///
@@ -307,8 +321,11 @@ pub trait TelephonyGateway: Send + Sync {
     ///
     /// # Errors
     /// [`ProviderError`]; an ended call is [`CommandOutcome::CallAlreadyEnded`].
-    async fn start_streaming(&self, call: &CallHandle, stream: &MediaStreamSpec)
-    -> Result<CommandOutcome, ProviderError>;
+    async fn start_streaming(
+        &self,
+        call: &CallHandle,
+        stream: &MediaStreamSpec,
+    ) -> Result<CommandOutcome, ProviderError>;
 
     /// Stops streaming.
     ///
@@ -485,7 +502,12 @@ impl ChatMessage {
     /// A plain message.
     #[must_use]
     pub fn new(role: ChatRole, content: impl Into<String>) -> Self {
-        Self { role, content: content.into(), tool_call_id: None, tool_calls: Vec::new() }
+        Self {
+            role,
+            content: content.into(),
+            tool_call_id: None,
+            tool_calls: Vec::new(),
+        }
     }
 }
 
@@ -613,18 +635,33 @@ mod tests {
     fn retryability_follows_the_kind() {
         let retryable = [
             ProviderError::Timeout { provider: "groq" },
-            ProviderError::RateLimited { provider: "groq", retry_after: Some(Duration::from_secs(2)) },
-            ProviderError::Unavailable { provider: "groq", source: "reset".into() },
-            ProviderError::StreamClosed { provider: "deepgram" },
+            ProviderError::RateLimited {
+                provider: "groq",
+                retry_after: Some(Duration::from_secs(2)),
+            },
+            ProviderError::Unavailable {
+                provider: "groq",
+                source: "reset".into(),
+            },
+            ProviderError::StreamClosed {
+                provider: "deepgram",
+            },
         ];
         for err in &retryable {
             assert!(err.is_retryable(), "{}", err.kind());
         }
         let final_errors = [
             ProviderError::Unauthorized { provider: "groq" },
-            ProviderError::Rejected { provider: "telnyx", status: Some(422), detail: "bad number".into() },
+            ProviderError::Rejected {
+                provider: "telnyx",
+                status: Some(422),
+                detail: "bad number".into(),
+            },
             ProviderError::CircuitOpen { provider: "gemini" },
-            ProviderError::InvalidResponse { provider: "gemini", source: "eof".into() },
+            ProviderError::InvalidResponse {
+                provider: "gemini",
+                source: "eof".into(),
+            },
         ];
         for err in &final_errors {
             assert!(!err.is_retryable(), "{}", err.kind());
@@ -633,7 +670,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_provider_and_not_the_source() {
-        let err = ProviderError::Unavailable { provider: "telnyx", source: "connection reset".into() };
+        let err = ProviderError::Unavailable {
+            provider: "telnyx",
+            source: "connection reset".into(),
+        };
         assert_eq!(err.provider(), "telnyx");
         assert_eq!(err.kind(), "unavailable");
         assert_eq!(err.to_string(), "telnyx is unavailable");
@@ -641,10 +681,14 @@ mod tests {
 
     #[test]
     fn chat_chunks_are_tagged() {
-        let chunk = ChatChunk::Text { delta: "Hello".into() };
+        let chunk = ChatChunk::Text {
+            delta: "Hello".into(),
+        };
         let json = serde_json::to_string(&chunk).expect("ser");
         assert_eq!(json, r#"{"type":"text","delta":"Hello"}"#);
-        let target = TransferTarget::Sip { uri: "sip:a@pbx.example.com".into() };
+        let target = TransferTarget::Sip {
+            uri: "sip:a@pbx.example.com".into(),
+        };
         let json = serde_json::to_value(&target).expect("ser");
         assert_eq!(json["kind"], "sip");
     }

@@ -93,13 +93,19 @@ impl PageRequest {
     /// A first page of `limit` rows, clamped into 1..=200.
     #[must_use]
     pub fn first(limit: u32) -> Self {
-        Self { limit: limit.clamp(1, Self::MAX_LIMIT), after: None }
+        Self {
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+            after: None,
+        }
     }
 
     /// The page after `after`, `limit` clamped into 1..=200.
     #[must_use]
     pub fn after(limit: u32, after: Uuid) -> Self {
-        Self { limit: limit.clamp(1, Self::MAX_LIMIT), after: Some(after) }
+        Self {
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+            after: Some(after),
+        }
     }
 }
 
@@ -285,7 +291,8 @@ pub trait AgentRepository: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].
-    async fn candidates(&self, org: OrgId, skills: &[Skill]) -> Result<Vec<HumanAgent>, StoreError>;
+    async fn candidates(&self, org: OrgId, skills: &[Skill])
+    -> Result<Vec<HumanAgent>, StoreError>;
 
     /// Atomically adds `delta` to the agent's active calls, never below 0 nor
     /// above `max_concurrent_calls`, and returns the updated agent.
@@ -438,8 +445,11 @@ pub trait ExperimentRepository: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::NotFound`]; [`StoreError::Unavailable`].
-    async fn counts(&self, org: OrgId, experiment: ExperimentId)
-    -> Result<Vec<VariantCounts>, StoreError>;
+    async fn counts(
+        &self,
+        org: OrgId,
+        experiment: ExperimentId,
+    ) -> Result<Vec<VariantCounts>, StoreError>;
 }
 
 /// Learned patterns with vector search and usage tracking.
@@ -488,7 +498,8 @@ pub trait PatternStore: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].
-    async fn list(&self, org: OrgId, page: PageRequest) -> Result<Page<LearnedPattern>, StoreError>;
+    async fn list(&self, org: OrgId, page: PageRequest)
+    -> Result<Page<LearnedPattern>, StoreError>;
 
     /// Deletes a pattern.
     ///
@@ -579,8 +590,10 @@ pub trait OrgRepository: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].
-    async fn find_by_billing_ref(&self, billing_ref: &str)
-    -> Result<Option<Organization>, StoreError>;
+    async fn find_by_billing_ref(
+        &self,
+        billing_ref: &str,
+    ) -> Result<Option<Organization>, StoreError>;
 }
 
 /// Users.
@@ -628,8 +641,12 @@ pub trait UserRepository: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::NotFound`]; [`StoreError::Unavailable`].
-    async fn record_login(&self, org: OrgId, id: UserId, at: DateTime<Utc>)
-    -> Result<(), StoreError>;
+    async fn record_login(
+        &self,
+        org: OrgId,
+        id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Deletes a user (and their refresh tokens).
     ///
@@ -671,8 +688,11 @@ pub trait RefreshTokenRepository: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].
-    async fn revoke_family(&self, family: RefreshTokenId, at: DateTime<Utc>)
-    -> Result<u64, StoreError>;
+    async fn revoke_family(
+        &self,
+        family: RefreshTokenId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 
     /// Revokes every token of a user (sign out everywhere).
     ///
@@ -841,20 +861,34 @@ mod tests {
 
     #[test]
     fn only_unavailability_is_transient() {
-        let unavailable = StoreError::Unavailable { source: "connection refused".into() };
+        let unavailable = StoreError::Unavailable {
+            source: "connection refused".into(),
+        };
         assert!(unavailable.is_transient());
         assert!(!StoreError::NotFound { entity: "call" }.is_transient());
-        assert!(!StoreError::Conflict { entity: "call", expected: 3 }.is_transient());
+        assert!(
+            !StoreError::Conflict {
+                entity: "call",
+                expected: 3
+            }
+            .is_transient()
+        );
     }
 
     #[test]
     fn error_messages_do_not_repeat_their_source() {
-        let err = StoreError::Unavailable { source: "connection refused".into() };
+        let err = StoreError::Unavailable {
+            source: "connection refused".into(),
+        };
         assert_eq!(err.to_string(), "storage is unavailable");
         let source = std::error::Error::source(&err).map(ToString::to_string);
         assert_eq!(source.as_deref(), Some("connection refused"));
         assert_eq!(
-            StoreError::AlreadyExists { entity: "customer", field: "phone" }.to_string(),
+            StoreError::AlreadyExists {
+                entity: "customer",
+                field: "phone"
+            }
+            .to_string(),
             "customer already exists (phone is taken)"
         );
     }

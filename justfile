@@ -1,0 +1,70 @@
+# IACE task runner (https://just.systems). `just` with no arguments lists the recipes.
+#
+# CI runs exactly these recipes: `.ci/run` and the `ci` job of
+# .github/workflows/ci.yml run `just ci`; the `audit` and `coverage` jobs run
+# `just audit` and `just coverage`. Change a check here, not in the CI files.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list --unsorted
+
+# Everything CI checks, in CI's order (stops at the first failure).
+ci: fmt lint check-boundaries doc test deny
+
+# Formatting is checked, never applied (run `cargo fmt --all` to apply it).
+fmt:
+    cargo fmt --all -- --check
+
+# Clippy on every crate, target and feature; any warning fails.
+lint:
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# Fails when a pure crate (iace-domain) reaches tokio, sqlx, sea-orm, reqwest, fred, axum or hyper.
+check-boundaries:
+    scripts/check-boundaries.sh
+
+# The domain's API docs; any rustdoc warning (a broken intra-doc link, say) fails.
+doc:
+    RUSTDOCFLAGS="-D warnings" cargo doc -p iace-domain --no-deps --all-features
+
+# The whole test suite: nextest (`ci` profile, .config/nextest.toml) when installed, else cargo test; doctests in both cases.
+test:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if cargo nextest --version >/dev/null 2>&1; then
+        # nextest does not run doctests, so they run first; nextest's summary closes the run.
+        cargo test --workspace --doc --all-features
+        cargo nextest run --workspace --all-features --profile ci
+    else
+        echo "just test: cargo-nextest is not installed; using cargo test (install: cargo install cargo-nextest --locked)" >&2
+        # Plain `cargo test` runs unit, integration and doc tests in one go.
+        cargo test --workspace --all-features
+    fi
+
+# Bans, licenses and sources (deny.toml). Skipped with a notice when cargo-deny is not installed.
+deny:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if cargo deny --version >/dev/null 2>&1; then
+        # Advisories are left to `just audit`: they need the RustSec database
+        # from GitHub and change without any commit of ours.
+        cargo deny check bans licenses sources
+    else
+        echo "just deny: cargo-deny is not installed; skipping the bans/licenses/sources check (install: cargo install cargo-deny --locked)"
+    fi
+
+# Security advisories and yanked crates (needs cargo-deny and network access to the RustSec database).
+audit:
+    cargo deny check advisories
+
+# Line coverage of the test suite as lcov.info (needs cargo-llvm-cov and cargo-nextest).
+coverage:
+    cargo llvm-cov nextest --workspace --all-features --lcov --output-path lcov.info
+
+# A later issue (the HTTP API) replaces this with the server: `cargo run -p iace-api`.
+
+# Run the embedded end-to-end example (until the API server exists).
+run:
+    cargo run -p iace-domain --example embedded_call
