@@ -2,8 +2,10 @@
 //!
 //! [`Email`] does the syntax check that matters for sign-in and invitations: one
 //! `@`, a non-empty local part of allowed characters, a domain of dot-separated
-//! labels with a top-level label, and RFC 5321's length limits. The domain is
-//! lower-cased (it is case-insensitive); the local part is kept as given.
+//! labels with a top-level label, and RFC 5321's length limits. The whole address
+//! is lower-cased: the domain is case-insensitive by standard, and no mail
+//! provider in practice distinguishes `Jane@` from `jane@`, so an address is one
+//! account however it is typed.
 //! `Display` and `Debug` are masked (`j***@example.com`).
 
 use std::fmt;
@@ -31,7 +33,7 @@ pub enum EmailError {
     InvalidDomain,
 }
 
-/// A syntactically valid e-mail address with a lower-cased domain.
+/// A syntactically valid, lower-cased e-mail address.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Email(String);
 
@@ -80,7 +82,7 @@ impl Email {
         if !domain_ok {
             return Err(EmailError::InvalidDomain);
         }
-        Ok(Self(format!("{local}@{domain}")))
+        Ok(Self(format!("{}@{domain}", local.to_ascii_lowercase())))
     }
 
     /// The full address. Do not log it: use the masked `Display` form.
@@ -153,7 +155,11 @@ mod tests {
     #[test]
     fn accepts_and_normalises_the_domain() {
         let e = Email::parse("  Jane.Doe+calls@Example.CO.uk ").expect("valid");
-        assert_eq!(e.as_str(), "Jane.Doe+calls@example.co.uk");
+        assert_eq!(e.as_str(), "jane.doe+calls@example.co.uk");
+        assert_eq!(
+            Email::parse("JANE@EXAMPLE.COM").expect("valid"),
+            Email::parse("jane@example.com").expect("valid")
+        );
         assert_eq!(e.domain(), "example.co.uk");
     }
 

@@ -270,7 +270,9 @@ pub fn rank_patterns(
             Some(RankedPattern {
                 similarity,
                 success_rate,
-                score: similarity * success_rate,
+                // A dissimilar pattern scores 0 whatever its success, so a
+                // negative similarity can never reverse the order.
+                score: similarity.max(0.0) * success_rate,
                 pattern,
             })
         })

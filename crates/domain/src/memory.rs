@@ -186,12 +186,33 @@ pub fn rank_memories(
     now: DateTime<Utc>,
     config: &MemoryConfig,
 ) -> Result<Vec<ScoredMemory>, EmbeddingError> {
-    let mut scored = Vec::with_capacity(memories.len());
+    let mut candidates = Vec::with_capacity(memories.len());
     for memory in memories {
         let similarity = match (query, &memory.embedding) {
             (None, _) => 1.0,
             (Some(query), Some(embedding)) => query.cosine_similarity(embedding)?,
             (Some(_), None) => 0.0,
+        };
+        candidates.push((memory, similarity));
+    }
+    Ok(rank_scored_memories(candidates, now, config))
+}
+
+/// Like [`rank_memories`], for candidates whose similarity to the query is
+/// already known (a vector index computed it, so the embeddings need not be
+/// shipped back). Non-finite similarities count as 0.
+#[must_use]
+pub fn rank_scored_memories(
+    candidates: Vec<(CustomerMemory, f64)>,
+    now: DateTime<Utc>,
+    config: &MemoryConfig,
+) -> Vec<ScoredMemory> {
+    let mut scored = Vec::with_capacity(candidates.len());
+    for (memory, similarity) in candidates {
+        let similarity = if similarity.is_finite() {
+            similarity.clamp(-1.0, 1.0)
+        } else {
+            0.0
         };
         let decay = time_decay(
             now.signed_duration_since(memory.created_at),
@@ -209,7 +230,7 @@ pub fn rank_memories(
     }
     scored.sort_by(compare_scored);
     scored.truncate(config.max_items);
-    Ok(scored)
+    scored
 }
 
 fn compare_scored(a: &ScoredMemory, b: &ScoredMemory) -> Ordering {

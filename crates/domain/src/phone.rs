@@ -365,7 +365,15 @@ mod tests {
             let n = PhoneNumber::parse(&format!("+{first}{rest}")).expect("valid");
             let masked = n.masked();
             prop_assert_eq!(masked.len(), n.as_str().len());
-            prop_assert!(masked.contains('*'));
+            let digits = n.digits();
+            // Every digit but the first four and the last two is hidden.
+            for (i, c) in masked[1..].chars().enumerate() {
+                if i >= 4 && i + 2 < digits.len() {
+                    prop_assert_eq!(c, '*');
+                } else {
+                    prop_assert_eq!(Some(c), digits.chars().nth(i));
+                }
+            }
         }
     }
 }

@@ -71,13 +71,15 @@ impl HangupCause {
     /// `answered` says whether the call was ever connected. A call that was never
     /// answered cannot be `Completed`: a normal clearing before answer is the
     /// caller giving up (`Canceled`). Once answered, every orderly cause means the
-    /// conversation took place (`Completed`); `not_found` and `unspecified` after
-    /// an answer mean the call dropped abnormally (`Failed`).
+    /// conversation took place (`Completed`) — `unspecified` and causes this
+    /// version does not know included, so a conversation is never counted as a
+    /// failure for lack of a reason; only `not_found` after an answer means the
+    /// call was routed abnormally (`Failed`).
     #[must_use]
     pub const fn end_state(self, answered: bool) -> CallStatus {
         if answered {
             return match self {
-                Self::NotFound | Self::Unspecified => CallStatus::Failed,
+                Self::NotFound => CallStatus::Failed,
                 _ => CallStatus::Completed,
             };
         }
@@ -177,7 +179,7 @@ mod tests {
             (HangupCause::Timeout, NoAnswer, Completed),
             (HangupCause::TimeLimit, NoAnswer, Completed),
             (HangupCause::NotFound, Failed, Failed),
-            (HangupCause::Unspecified, Failed, Failed),
+            (HangupCause::Unspecified, Failed, Completed),
         ];
         for (cause, unanswered, answered) in table {
             assert_eq!(cause.end_state(false), unanswered, "{cause} before answer");

@@ -145,7 +145,8 @@ pub enum CallEvent {
         /// The provider's cause.
         cause: HangupCause,
     },
-    /// A command on the call failed for good (dial rejected, answer failed).
+    /// A command on the call failed for good before it was connected (dial
+    /// rejected, answer failed).
     Failed,
     /// An operator cancelled the call before it was answered.
     Canceled,
@@ -305,7 +306,9 @@ pub fn transition(
         (S::Pending | S::Ringing, E::HungUp { cause }) => to(cause.end_state(false)),
         (S::InProgress | S::Escalating, E::HungUp { cause }) => to(cause.end_state(true)),
 
-        (_, E::Failed) => to(S::Failed),
+        // A command failure ends a call only before it is connected; a live call
+        // ends through its hang-up (the runtime hangs up when it cannot go on).
+        (S::Pending | S::Ringing, E::Failed) => to(S::Failed),
         (S::Pending | S::Ringing, E::Canceled) => to(S::Canceled),
 
         _ => not_allowed,
@@ -505,6 +508,8 @@ mod tests {
             (CallStatus::InProgress, CallEvent::Transferred),
             (CallStatus::InProgress, CallEvent::Canceled),
             (CallStatus::Pending, CallEvent::TransferFailed),
+            (CallStatus::InProgress, CallEvent::Failed),
+            (CallStatus::Escalating, CallEvent::Failed),
         ];
         for (from, event) in cases {
             let err = transition(from, event).expect_err("must be rejected");
@@ -582,9 +587,9 @@ mod tests {
         }
         // Pending: ringing, answered, 9 hang-ups, failed, canceled = 13
         // Ringing: answered, 9 hang-ups, failed, canceled = 12
-        // InProgress: escalation, 9 hang-ups, failed = 11
-        // Escalating: transfer failed, transferred, 9 hang-ups, failed = 12
-        assert_eq!(changes, 48);
+        // InProgress: escalation, 9 hang-ups = 10
+        // Escalating: transfer failed, transferred, 9 hang-ups = 11
+        assert_eq!(changes, 46);
     }
 
     proptest! {

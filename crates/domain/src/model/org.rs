@@ -6,6 +6,44 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ApiKeyId, Email, OrgId, Plan, RefreshTokenId, UserId};
 
+/// A password hash or the hash of an API key or token. It never prints
+/// (`Debug` shows `[redacted]`) and never serializes: it does not leave the
+/// service.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretHash(String);
+
+impl SecretHash {
+    /// Wraps a hash (PHC string or hex digest).
+    #[must_use]
+    pub fn new(hash: impl Into<String>) -> Self {
+        Self(hash.into())
+    }
+
+    /// The hash, for verification and storage only.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHash([redacted])")
+    }
+}
+
+impl From<&str> for SecretHash {
+    fn from(hash: &str) -> Self {
+        Self(hash.to_owned())
+    }
+}
+
+impl From<String> for SecretHash {
+    fn from(hash: String) -> Self {
+        Self(hash)
+    }
+}
+
 /// A tenant: a call centre operator. Every other org-owned entity carries its id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Organization {
@@ -89,8 +127,8 @@ pub struct User {
     /// Sign-in name; unique across the system.
     pub email: Email,
     /// Argon2/PHC password hash; never leaves the service.
-    #[serde(skip_serializing)]
-    pub password_hash: String,
+    #[serde(skip)]
+    pub password_hash: SecretHash,
     /// What the user may do.
     pub role: Role,
     /// Creation time.
@@ -112,8 +150,8 @@ pub struct ApiKey {
     /// The first characters of the key, e.g. `iace_live_3fa8`.
     pub prefix: String,
     /// Hash of the full key (never the key).
-    #[serde(skip_serializing)]
-    pub key_hash: String,
+    #[serde(skip)]
+    pub key_hash: SecretHash,
     /// The role a request authenticated with this key acts as.
     pub role: Role,
     /// Creation time.
@@ -145,8 +183,8 @@ pub struct RefreshToken {
     /// The rotation chain this token belongs to (the id of its first token).
     pub family_id: RefreshTokenId,
     /// Hash of the opaque token.
-    #[serde(skip_serializing)]
-    pub token_hash: String,
+    #[serde(skip)]
+    pub token_hash: SecretHash,
     /// Issue time.
     pub issued_at: DateTime<Utc>,
     /// Expiry.
@@ -202,6 +240,9 @@ mod tests {
         assert!(!key.is_usable(now));
         let json = serde_json::to_string(&key).expect("ser");
         assert!(!json.contains("key_hash"), "hashes never serialize");
+        assert!(!format!("{key:?}").contains("\"h\""), "hashes never print");
+        let back: ApiKey = serde_json::from_str(&json).expect("round trip without the hash");
+        assert_eq!(back.key_hash, SecretHash::default());
     }
 
     #[test]

@@ -180,6 +180,14 @@ pub trait RateLimiter: Send + Sync {
         lease: Duration,
     ) -> Result<Option<SlotLease>, InfraError>;
 
+    /// Extends a held slot's lease by `lease` from now (a call that outlives its
+    /// first lease keeps its slot); `false` when the slot had already expired or
+    /// been released — the holder must then acquire again.
+    ///
+    /// # Errors
+    /// [`InfraError`].
+    async fn renew(&self, lease: &SlotLease, extend_by: Duration) -> Result<bool, InfraError>;
+
     /// Gives a slot back (idempotent).
     ///
     /// # Errors
@@ -337,7 +345,9 @@ impl BusEvent {
 
 /// Publish/subscribe of call events across instances. Delivery is at most once
 /// and best effort: state of record is in the repositories; the bus only makes
-/// other instances react sooner.
+/// other instances react sooner. A subscription stream that ends means the
+/// connection behind it was lost: subscribe again and re-read state from the
+/// repositories.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait EventBus: Send + Sync {

@@ -15,6 +15,8 @@ use uuid::Uuid;
 use super::BoxError;
 use crate::call::{Call, CallDirection, CallEventRecord, CallStatus};
 use crate::experiment::VariantCounts;
+use crate::learning::SuccessPrior;
+use crate::memory::{self, MemoryConfig, MemoryContext, ScoredMemory};
 use crate::{
     AgentId, ApiKey, ApiKeyId, CallId, Customer, CustomerId, CustomerMemory, Email, Embedding,
     Experiment, ExperimentId, HumanAgent, InboxEventId, LearnedPattern, MemoryId, OrgId,
@@ -57,6 +59,15 @@ pub enum StoreError {
         #[source]
         source: BoxError,
     },
+    /// The request was refused before reaching storage (e.g. an embedding of the
+    /// wrong dimension, or a version that was not bumped).
+    #[error("invalid {entity}: {reason}")]
+    Invalid {
+        /// What was written or queried.
+        entity: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The backend could not be reached or failed; the operation may be retried.
     #[error("storage is unavailable")]
     Unavailable {
@@ -75,13 +86,17 @@ impl StoreError {
 }
 
 /// Keyset pagination: up to `limit` rows after the row with id `after`, in id
-/// order (ids are UUID v7, so this is creation order).
+/// order (ids are UUID v7, so this is creation order), oldest first unless
+/// `descending`. Stable under concurrent inserts: a page never repeats or skips a
+/// row that existed when the first page was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageRequest {
     /// Rows per page, 1..=[`PageRequest::MAX_LIMIT`].
     pub limit: u32,
-    /// The last id of the previous page.
+    /// The last id of the previous page (the cursor).
     pub after: Option<Uuid>,
+    /// Newest first.
+    pub descending: bool,
 }
 
 impl PageRequest {
@@ -96,6 +111,7 @@ impl PageRequest {
         Self {
             limit: limit.clamp(1, Self::MAX_LIMIT),
             after: None,
+            descending: false,
         }
     }
 
@@ -105,7 +121,15 @@ impl PageRequest {
         Self {
             limit: limit.clamp(1, Self::MAX_LIMIT),
             after: Some(after),
+            descending: false,
         }
+    }
+
+    /// The same page, newest first.
+    #[must_use]
+    pub const fn newest_first(mut self) -> Self {
+        self.descending = true;
+        self
     }
 }
 
@@ -155,6 +179,12 @@ pub struct CallFilter {
     pub created_after: Option<DateTime<Utc>>,
     /// Only calls created before this time.
     pub created_before: Option<DateTime<Utc>>,
+    /// Only calls transferred to this human agent.
+    pub agent_id: Option<AgentId>,
+    /// Only calls with this persona.
+    pub persona_id: Option<PersonaId>,
+    /// Only calls in this experiment.
+    pub experiment_id: Option<ExperimentId>,
 }
 
 /// Calls and their event history.
@@ -181,13 +211,17 @@ pub trait CallRepository: Send + Sync {
     /// [`StoreError::Corrupt`]; [`StoreError::Unavailable`].
     async fn locate(&self, locator: &CallLocator) -> Result<Option<Call>, StoreError>;
 
-    /// Saves a status change: writes `call` (every field) if the stored version is
-    /// still `expected_version`, and appends `record` to its history, in one
-    /// transaction. The stored version becomes `call.version`.
+    /// Saves a status change: writes `call`'s mutable fields if the stored version
+    /// is still `expected_version`, and appends `record` to its history (numbered
+    /// with the new version), in one transaction. `call.version` must be
+    /// `expected_version + 1` (what [`Call::apply`] does). Identity fields (org,
+    /// direction, parties, creation time) are never rewritten.
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when another writer got there first (nothing is
-    /// written); [`StoreError::NotFound`]; [`StoreError::Unavailable`].
+    /// written); [`StoreError::Invalid`] when the version was not bumped by one;
+    /// [`StoreError::NotFound`] when the call is not in `call.org_id`;
+    /// [`StoreError::Unavailable`].
     async fn save_transition(
         &self,
         call: &Call,
@@ -197,10 +231,11 @@ pub trait CallRepository: Send + Sync {
 
     /// Saves other fields (provider ids, outcome, sentiment, recording) under the
     /// same version check, without a history entry. The caller bumps
-    /// `call.version` before saving.
+    /// `call.version` by one before saving; identity fields are never rewritten.
     ///
     /// # Errors
-    /// [`StoreError::Conflict`]; [`StoreError::NotFound`]; [`StoreError::Unavailable`].
+    /// [`StoreError::Conflict`]; [`StoreError::Invalid`] when the version was not
+    /// bumped by one; [`StoreError::NotFound`]; [`StoreError::Unavailable`].
     async fn update(&self, call: &Call, expected_version: i64) -> Result<(), StoreError>;
 
     /// Appends an event that changed nothing (a duplicate, a stale or a rejected
@@ -216,7 +251,7 @@ pub trait CallRepository: Send + Sync {
     /// [`StoreError::NotFound`]; [`StoreError::Unavailable`].
     async fn events(&self, org: OrgId, id: CallId) -> Result<Vec<CallEventRecord>, StoreError>;
 
-    /// Calls matching `filter`, newest id last, one page.
+    /// Calls matching `filter`, one page (see [`PageRequest`] for the order).
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].
@@ -427,19 +462,38 @@ pub trait ExperimentRepository: Send + Sync {
     /// [`StoreError::Unavailable`].
     async fn running(&self, org: OrgId) -> Result<Vec<Experiment>, StoreError>;
 
-    /// Counts one finished call of `variant`: a trial, and a conversion when
-    /// `converted`. Atomic (concurrent calls never lose a count).
+    /// Counts the outcome of `call` for `variant`: a trial, and a conversion when
+    /// `converted`. Atomic and idempotent per call: counting the same call again
+    /// (a retried post-call job) changes nothing and returns `false`.
     ///
     /// # Errors
-    /// [`StoreError::NotFound`] when the variant is not in the experiment;
-    /// [`StoreError::Unavailable`].
+    /// [`StoreError::NotFound`] when the variant is not in the experiment or the
+    /// experiment not in `org`; [`StoreError::Unavailable`].
     async fn record_outcome(
         &self,
         org: OrgId,
         experiment: ExperimentId,
         variant: VariantId,
+        call: CallId,
         converted: bool,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
+
+    /// Makes `variant` the assignment of `subject_key` (a customer id or E.164
+    /// number, see `experiment::AssignmentKey`) unless the subject already has
+    /// one, and returns the assignment in force. Sticky: once assigned, a caller
+    /// keeps their variant even if the weights change.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the experiment is not in `org` or the variant
+    /// not in it; [`StoreError::Unavailable`].
+    async fn assign(
+        &self,
+        org: OrgId,
+        experiment: ExperimentId,
+        subject_key: &str,
+        variant: VariantId,
+        at: DateTime<Utc>,
+    ) -> Result<VariantId, StoreError>;
 
     /// Trials and conversions per variant.
     ///
@@ -452,15 +506,28 @@ pub trait ExperimentRepository: Send + Sync {
     ) -> Result<Vec<VariantCounts>, StoreError>;
 }
 
+/// Which learned patterns a query considers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatternFilter {
+    /// Only this kind.
+    pub kind: Option<PatternKind>,
+    /// Only patterns used at least this often.
+    pub min_uses: u32,
+}
+
 /// Learned patterns with vector search and usage tracking.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait PatternStore: Send + Sync {
-    /// Inserts or replaces a pattern (by id).
+    /// Inserts a pattern, or updates its content (kind, trigger, response,
+    /// embedding) when the id exists in the same org. Usage counters are never
+    /// written here (only [`PatternStore::record_usage`] moves them), so an
+    /// upsert racing with usage loses nothing.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`]; [`StoreError::Corrupt`] when the embedding's
-    /// dimension differs from the store's.
+    /// [`StoreError::Invalid`] when the embedding's dimension differs from the
+    /// store's; [`StoreError::AlreadyExists`] when the id belongs to another org;
+    /// [`StoreError::Unavailable`].
     async fn upsert(&self, pattern: &LearnedPattern) -> Result<(), StoreError>;
 
     /// One pattern.
@@ -469,30 +536,48 @@ pub trait PatternStore: Send + Sync {
     /// [`StoreError::NotFound`]; [`StoreError::Unavailable`].
     async fn get(&self, org: OrgId, id: PatternId) -> Result<LearnedPattern, StoreError>;
 
-    /// The `limit` patterns most similar to `query` (cosine), optionally of one
-    /// kind, most similar first. Patterns without an embedding never match.
+    /// The `k` patterns most similar to `query` by cosine similarity, most
+    /// similar first. Patterns without an embedding never match.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`].
-    async fn search(
+    /// [`StoreError::Invalid`] when the query's dimension differs from the
+    /// store's (checked before any SQL runs); [`StoreError::Unavailable`].
+    async fn find_similar(
         &self,
         org: OrgId,
         query: &Embedding,
-        kind: Option<PatternKind>,
-        limit: u32,
+        k: u32,
+        filter: &PatternFilter,
     ) -> Result<Vec<ScoredMatch<LearnedPattern>>, StoreError>;
 
-    /// Counts one use of each pattern, and a success when `success`, atomically.
+    /// The `limit` patterns with the best smoothed success rate
+    /// (`(successes + α) / (uses + α + β)` under `prior`), best first, ties by id.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`]. Unknown ids are ignored.
+    /// [`StoreError::Unavailable`].
+    async fn top(
+        &self,
+        org: OrgId,
+        filter: &PatternFilter,
+        prior: &SuccessPrior,
+        limit: u32,
+    ) -> Result<Vec<LearnedPattern>, StoreError>;
+
+    /// Counts `call`'s use of each pattern, and a success when `success`;
+    /// `last_used_at` only moves forward. Atomic and idempotent per (pattern,
+    /// call): a retried post-call job counts nothing twice. Returns how many
+    /// patterns were counted now. Ids not in `org` are ignored.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
     async fn record_usage(
         &self,
         org: OrgId,
+        call: CallId,
         ids: &[PatternId],
         success: bool,
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<u32, StoreError>;
 
     /// Patterns, one page.
     ///
@@ -512,25 +597,27 @@ pub trait PatternStore: Send + Sync {
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait MemoryStore: Send + Sync {
-    /// Stores a memory.
+    /// Adds a memory snapshot (idempotent by id).
     ///
     /// # Errors
+    /// [`StoreError::Invalid`] for an embedding of the wrong dimension;
     /// [`StoreError::NotFound`] when the customer is not in the org;
     /// [`StoreError::Unavailable`].
-    async fn store(&self, memory: &CustomerMemory) -> Result<(), StoreError>;
+    async fn add(&self, memory: &CustomerMemory) -> Result<(), StoreError>;
 
-    /// The `limit` memories of `customer` most similar to `query`, most similar
-    /// first. The caller applies time decay and importance
-    /// ([`crate::memory`]), so ask for a few more than needed.
+    /// The `k` memories of `customer` most similar to `query`, most similar
+    /// first, with their cosine similarity. Memories without an embedding never
+    /// match.
     ///
     /// # Errors
+    /// [`StoreError::Invalid`] for a query of the wrong dimension;
     /// [`StoreError::Unavailable`].
-    async fn search(
+    async fn find_similar(
         &self,
         org: OrgId,
         customer: CustomerId,
         query: &Embedding,
-        limit: u32,
+        k: u32,
     ) -> Result<Vec<ScoredMatch<CustomerMemory>>, StoreError>;
 
     /// The `limit` newest memories of `customer`, newest first.
@@ -556,6 +643,68 @@ pub trait MemoryStore: Send + Sync {
     /// [`StoreError::Unavailable`].
     async fn forget_customer(&self, org: OrgId, customer: CustomerId) -> Result<u64, StoreError>;
 }
+
+/// Ranking on top of any [`MemoryStore`] (kept out of the trait so that every
+/// adapter scores memories the same way, with the domain's rules).
+#[async_trait]
+pub trait MemoryStoreExt: MemoryStore {
+    /// The customer's memories that matter now: candidates by similarity to
+    /// `query` (or the newest, without one), ranked by the domain's relevance —
+    /// similarity × time decay × importance ([`memory::rank_scored_memories`]).
+    /// Fetches four times `config.max_items` candidates, so recent, important
+    /// memories are not cut before decay and importance are applied.
+    ///
+    /// # Errors
+    /// As [`MemoryStore::find_similar`] and [`MemoryStore::recent`].
+    async fn find_relevant(
+        &self,
+        org: OrgId,
+        customer: CustomerId,
+        query: Option<&Embedding>,
+        now: DateTime<Utc>,
+        config: &MemoryConfig,
+    ) -> Result<Vec<ScoredMemory>, StoreError> {
+        let fetch = u32::try_from(config.max_items.saturating_mul(4))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let candidates = match query {
+            Some(query) => self
+                .find_similar(org, customer, query, fetch)
+                .await?
+                .into_iter()
+                .map(|m| (m.item, m.similarity))
+                .collect(),
+            None => self
+                .recent(org, customer, fetch)
+                .await?
+                .into_iter()
+                .map(|m| (m, 1.0))
+                .collect(),
+        };
+        Ok(memory::rank_scored_memories(candidates, now, config))
+    }
+
+    /// The bounded prompt section summarising what matters about the customer
+    /// now ([`memory::build_context`] over [`MemoryStore::find_relevant`]).
+    ///
+    /// # Errors
+    /// As [`MemoryStore::find_relevant`].
+    async fn context(
+        &self,
+        org: OrgId,
+        customer: CustomerId,
+        query: Option<&Embedding>,
+        now: DateTime<Utc>,
+        config: &MemoryConfig,
+    ) -> Result<MemoryContext, StoreError> {
+        let ranked = self
+            .find_relevant(org, customer, query, now, config)
+            .await?;
+        Ok(memory::build_context(&ranked, config))
+    }
+}
+
+impl<S: MemoryStore + ?Sized> MemoryStoreExt for S {}
 
 /// Organisations.
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -663,7 +812,7 @@ pub trait RefreshTokenRepository: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::AlreadyExists`]; [`StoreError::Unavailable`].
-    async fn insert(&self, token: &RefreshToken) -> Result<(), StoreError>;
+    async fn create(&self, token: &RefreshToken) -> Result<(), StoreError>;
 
     /// Finds a token **presented by a client**, by its hash.
     ///
@@ -805,11 +954,18 @@ pub enum InboxOutcome {
 #[async_trait]
 pub trait WebhookInbox: Send + Sync {
     /// Records an event unless `(provider, provider_event_id)` is already there.
-    /// Once this returns, the event survives a restart.
+    /// Once this returns, the event survives a restart. A new event is pending
+    /// and due at `process_by`: the receiving instance processes it inline, and
+    /// only if it has not completed it by then does [`WebhookInbox::claim_due`]
+    /// hand it to the background worker.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] — the webhook must then not be acknowledged.
-    async fn record(&self, event: &NewInboxEvent) -> Result<InboxOutcome, StoreError>;
+    async fn record(
+        &self,
+        event: &NewInboxEvent,
+        process_by: DateTime<Utc>,
+    ) -> Result<InboxOutcome, StoreError>;
 
     /// Marks an event processed or ignored.
     ///
