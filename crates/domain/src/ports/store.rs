@@ -685,10 +685,10 @@ pub trait MemoryStoreExt: MemoryStore {
     }
 
     /// The bounded prompt section summarising what matters about the customer
-    /// now ([`memory::build_context`] over [`MemoryStore::find_relevant`]).
+    /// now ([`memory::build_context`] over [`MemoryStoreExt::find_relevant`]).
     ///
     /// # Errors
-    /// As [`MemoryStore::find_relevant`].
+    /// As [`MemoryStoreExt::find_relevant`].
     async fn context(
         &self,
         org: OrgId,
