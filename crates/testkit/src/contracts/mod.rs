@@ -1,0 +1,21 @@
+//! Contract suites: what every adapter of a port must do, tested the same way.
+//!
+//! Each suite is `run(make)`, where `make` returns a fresh, empty store per case.
+//! A failing assertion names its case in the message.
+
+pub mod customers;
+pub mod orgs;
+
+/// Runs one case of a suite on a fresh harness, naming it if it fails.
+macro_rules! case {
+    ($make:expr, $name:literal, |$s:ident| $body:block) => {{
+        eprintln!("contract case: {}", $name);
+        let harness = $make().await;
+        {
+            let $s = &harness.store;
+            $body
+        }
+        drop(harness);
+    }};
+}
+pub(crate) use case;

@@ -1,0 +1,146 @@
+//! Valid domain values for tests. Timestamps are whole microseconds, the
+//! precision every backend keeps, so values round-trip exactly.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use iace_domain::call::{Call, CallDirection, NewCall};
+use iace_domain::{
+    AgentId, Availability, Customer, CustomerId, CustomerTier, Embedding, HumanAgent, Language,
+    OrgId, Organization, Persona, PersonaId, PhoneNumber, Plan, Skill, Style, Voice,
+};
+
+/// Now, truncated to microseconds.
+pub fn now() -> DateTime<Utc> {
+    micros(Utc::now())
+}
+
+/// `at`, truncated to microseconds.
+pub fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
+}
+
+/// A phone number; `n` makes it unique (`+1415555` followed by `n`, 4 digits).
+pub fn phone(n: u32) -> PhoneNumber {
+    PhoneNumber::parse(&format!("+1415555{:04}", n % 10_000)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A new organisation on the free plan.
+pub fn org() -> Organization {
+    Organization {
+        id: OrgId::new(),
+        name: "Acme Support".into(),
+        plan: Plan::Free,
+        billing_customer_ref: None,
+        created_at: now(),
+    }
+}
+
+/// A customer of `org` with phone number `n`.
+pub fn customer(org: OrgId, n: u32) -> Customer {
+    let mut attributes = BTreeMap::new();
+    attributes.insert("account".to_owned(), serde_json::json!("A-1001"));
+    Customer {
+        id: CustomerId::new(),
+        org_id: org,
+        phone: phone(n),
+        name: Some("Jane Roe".into()),
+        email: Some("jane@example.com".parse().unwrap_or_else(|e| panic!("{e}"))),
+        tier: CustomerTier::Premium,
+        language: Some(Language::default()),
+        attributes,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+/// A persona of `org`.
+pub fn persona(org: OrgId) -> Persona {
+    Persona {
+        id: PersonaId::new(),
+        org_id: org,
+        name: "Sam".into(),
+        voice: Voice { name: "aura-2-thalia-en".into(), speed: 1.0 },
+        system_prompt: "You help customers with billing.".into(),
+        greeting: "Hi, this is Sam.".into(),
+        style: Style::Friendly,
+        language: Language::default(),
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+/// An available human agent of `org` with `skills`, reachable by phone.
+pub fn agent(org: OrgId, skills: &[&str], max: u32) -> HumanAgent {
+    HumanAgent {
+        id: AgentId::new(),
+        org_id: org,
+        name: "Ana".into(),
+        email: None,
+        phone: Some(phone(9_000)),
+        sip_uri: None,
+        skills: skills
+            .iter()
+            .map(|s| Skill::parse(s).unwrap_or_else(|e| panic!("{e}")))
+            .collect::<BTreeSet<_>>(),
+        availability: Availability::Available,
+        max_concurrent_calls: max,
+        active_calls: 0,
+    }
+}
+
+/// A new outbound call of `org` (Pending, version 0).
+pub fn call(org: OrgId) -> Call {
+    Call::new(
+        NewCall {
+            org_id: org,
+            direction: CallDirection::Outbound,
+            from: phone(1),
+            to: phone(2),
+            customer_id: None,
+            persona_id: None,
+            assignment: None,
+            provider_call_id: None,
+            provider_session_id: None,
+        },
+        now(),
+    )
+}
+
+/// A deterministic pseudo-random embedding of `dimension` (seeded), unit length.
+pub fn embedding(dimension: usize, seed: u64) -> Embedding {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut values: Vec<f32> = (0..dimension)
+        .map(|_| {
+            // xorshift64*
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            let x = state.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            ((x >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        })
+        .collect();
+    normalise(&mut values);
+    Embedding::new(values).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `base` moved towards the seeded random direction by `amount` (0 = same,
+/// larger = less similar), unit length.
+pub fn near(base: &Embedding, seed: u64, amount: f32) -> Embedding {
+    let noise = embedding(base.dimension(), seed);
+    let mut values: Vec<f32> = base
+        .as_slice()
+        .iter()
+        .zip(noise.as_slice())
+        .map(|(b, n)| b + amount * n)
+        .collect();
+    normalise(&mut values);
+    Embedding::new(values).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn normalise(values: &mut [f32]) {
+    let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        values.iter_mut().for_each(|v| *v /= norm);
+    }
+}
