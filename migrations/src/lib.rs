@@ -68,6 +68,93 @@ pub async fn run(db: &DatabaseConnection, dimension: u32) -> Result<(), MigrateE
     Ok(())
 }
 
-/// The name of the newest migration: changes whenever the schema does (test
-/// templates are keyed by it).
+/// The name of the newest migration.
 pub const SCHEMA_VERSION: &str = "m20261126_000001_initial";
+
+/// A fingerprint of every migration's source: changes whenever the schema does,
+/// even while a migration is still being written (test templates are keyed by it).
+pub const SCHEMA_FINGERPRINT: u64 = fnv1a(include_str!("m20261126_000001_initial.rs").as_bytes());
+
+const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+
+    use super::*;
+
+    async fn tables(db: &DatabaseConnection) -> Vec<String> {
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+            ))
+            .await
+            .expect("list tables");
+        rows.iter()
+            .map(|r| r.try_get::<String>("", "name").expect("name"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn migrates_an_empty_sqlite_database_and_is_idempotent() {
+        let db = Database::connect("sqlite::memory:").await.expect("sqlite");
+        run(&db, DEFAULT_EMBEDDING_DIMENSION)
+            .await
+            .expect("first run");
+        let first = tables(&db).await;
+        run(&db, DEFAULT_EMBEDDING_DIMENSION)
+            .await
+            .expect("second run");
+        assert_eq!(tables(&db).await, first);
+        for table in [
+            "organizations",
+            "users",
+            "refresh_tokens",
+            "api_keys",
+            "agents",
+            "customers",
+            "personas",
+            "experiments",
+            "experiment_variants",
+            "experiment_assignments",
+            "experiment_outcomes",
+            "calls",
+            "call_events",
+            "transcript_entries",
+            "learned_patterns",
+            "pattern_uses",
+            "customer_memories",
+            "webhook_inbox",
+        ] {
+            assert!(
+                first.iter().any(|t| t == table),
+                "missing table {table}: {first:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn rejects_an_unsupported_dimension() {
+        let db = Database::connect("sqlite::memory:").await.expect("sqlite");
+        assert!(matches!(
+            run(&db, 7).await,
+            Err(MigrateError::UnsupportedDimension(7))
+        ));
+    }
+
+    #[test]
+    fn fingerprint_is_stable_fnv() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}

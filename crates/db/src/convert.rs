@@ -20,8 +20,12 @@ pub(crate) fn enum_text<T: Serialize>(value: &T) -> String {
 }
 
 /// The inverse of [`enum_text`].
-pub(crate) fn enum_from<T: DeserializeOwned>(entity: &'static str, raw: &str) -> Result<T, StoreError> {
-    serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|e| corrupt(entity, e))
+pub(crate) fn enum_from<T: DeserializeOwned>(
+    entity: &'static str,
+    raw: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned()))
+        .map_err(|e| corrupt(entity, e))
 }
 
 /// A value parsed with `FromStr` (phone numbers, e-mails, languages, ...).

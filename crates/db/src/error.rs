@@ -33,10 +33,12 @@ pub(crate) fn db_err(entity: &'static str, err: DbErr) -> StoreError {
                 .unwrap_or("id");
             StoreError::AlreadyExists { entity, field }
         }
-        Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
-            StoreError::NotFound { entity: "referenced record" }
-        }
-        _ => StoreError::Unavailable { source: Box::new(err) },
+        Some(SqlErr::ForeignKeyConstraintViolation(_)) => StoreError::NotFound {
+            entity: "referenced record",
+        },
+        _ => StoreError::Unavailable {
+            source: Box::new(err),
+        },
     }
 }
 
@@ -50,5 +52,8 @@ pub(crate) fn corrupt(
     entity: &'static str,
     source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> StoreError {
-    StoreError::Corrupt { entity, source: source.into() }
+    StoreError::Corrupt {
+        entity,
+        source: source.into(),
+    }
 }

@@ -57,7 +57,9 @@ impl SqlStore {
             return Err(ConnectError::UnsupportedUrl);
         };
         if !iace_migrations::SUPPORTED_EMBEDDING_DIMENSIONS.contains(&config.embedding_dimension) {
-            return Err(ConnectError::UnsupportedDimension(config.embedding_dimension));
+            return Err(ConnectError::UnsupportedDimension(
+                config.embedding_dimension,
+            ));
         }
         let mut options = ConnectOptions::new(url.to_owned());
         options
@@ -89,7 +91,9 @@ impl SqlStore {
                 });
             }
         }
-        let db = Database::connect(options).await.map_err(ConnectError::Connect)?;
+        let db = Database::connect(options)
+            .await
+            .map_err(ConnectError::Connect)?;
         let store = Self {
             db,
             dimension: config.embedding_dimension as usize,
@@ -103,7 +107,10 @@ impl SqlStore {
     /// Wraps an open connection (tests, or a host that manages its own pool).
     #[must_use]
     pub fn from_connection(db: DatabaseConnection, embedding_dimension: usize) -> Self {
-        Self { db, dimension: embedding_dimension }
+        Self {
+            db,
+            dimension: embedding_dimension,
+        }
     }
 
     /// Applies pending migrations.
@@ -111,7 +118,9 @@ impl SqlStore {
     /// # Errors
     /// [`ConnectError::Migrate`].
     pub async fn migrate(&self, dimension: u32) -> Result<(), ConnectError> {
-        iace_migrations::run(&self.db, dimension).await.map_err(ConnectError::Migrate)
+        iace_migrations::run(&self.db, dimension)
+            .await
+            .map_err(ConnectError::Migrate)
     }
 
     /// Which database this is.
@@ -140,7 +149,9 @@ impl SqlStore {
     /// # Errors
     /// [`StoreError::Unavailable`].
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.db.ping().await.map_err(|e| StoreError::Unavailable { source: Box::new(e) })
+        self.db.ping().await.map_err(|e| StoreError::Unavailable {
+            source: Box::new(e),
+        })
     }
 
     /// Closes the pool.
@@ -148,6 +159,8 @@ impl SqlStore {
     /// # Errors
     /// [`StoreError::Unavailable`] when closing fails.
     pub async fn close(self) -> Result<(), StoreError> {
-        self.db.close().await.map_err(|e| StoreError::Unavailable { source: Box::new(e) })
+        self.db.close().await.map_err(|e| StoreError::Unavailable {
+            source: Box::new(e),
+        })
     }
 }

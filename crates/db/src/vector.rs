@@ -54,12 +54,20 @@ fn from_pg_text(text: &str) -> Result<Embedding, Box<dyn std::error::Error + Sen
 }
 
 fn to_blob(embedding: &Embedding) -> Vec<u8> {
-    embedding.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect()
+    embedding
+        .as_slice()
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect()
 }
 
 fn from_blob(bytes: &[u8]) -> Result<Embedding, Box<dyn std::error::Error + Send + Sync>> {
     if bytes.len() % 4 != 0 {
-        return Err(format!("embedding blob of {} bytes is not a whole number of f32s", bytes.len()).into());
+        return Err(format!(
+            "embedding blob of {} bytes is not a whole number of f32s",
+            bytes.len()
+        )
+        .into());
     }
     let values = bytes
         .chunks_exact(4)
@@ -104,9 +112,13 @@ pub(crate) async fn write<C: ConnectionTrait>(
         "UPDATE {table} SET embedding = {expr} WHERE id = {}",
         placeholder(backend, 2)
     );
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, [value, id.into()]))
-        .await
-        .map_err(on(entity))?;
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [value, id.into()],
+    ))
+    .await
+    .map_err(on(entity))?;
     Ok(())
 }
 
@@ -140,11 +152,15 @@ pub(crate) async fn read_many<C: ConnectionTrait>(
         let id: Uuid = row.try_get("", "id").map_err(|e| corrupt(entity, e))?;
         let embedding = match backend {
             DbBackend::Postgres => {
-                let text: String = row.try_get("", "embedding").map_err(|e| corrupt(entity, e))?;
+                let text: String = row
+                    .try_get("", "embedding")
+                    .map_err(|e| corrupt(entity, e))?;
                 from_pg_text(&text)
             }
             _ => {
-                let bytes: Vec<u8> = row.try_get("", "embedding").map_err(|e| corrupt(entity, e))?;
+                let bytes: Vec<u8> = row
+                    .try_get("", "embedding")
+                    .map_err(|e| corrupt(entity, e))?;
                 from_blob(&bytes)
             }
         }
@@ -164,7 +180,8 @@ pub(crate) async fn read_sqlite_candidates<C: ConnectionTrait>(
     values: Vec<Value>,
 ) -> Result<Vec<(Uuid, Embedding)>, StoreError> {
     let backend = db.get_database_backend();
-    let sql = format!("SELECT id, embedding FROM {table} WHERE embedding IS NOT NULL AND {condition}");
+    let sql =
+        format!("SELECT id, embedding FROM {table} WHERE embedding IS NOT NULL AND {condition}");
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await
@@ -172,7 +189,9 @@ pub(crate) async fn read_sqlite_candidates<C: ConnectionTrait>(
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let id: Uuid = row.try_get("", "id").map_err(|e| corrupt(entity, e))?;
-        let bytes: Vec<u8> = row.try_get("", "embedding").map_err(|e| corrupt(entity, e))?;
+        let bytes: Vec<u8> = row
+            .try_get("", "embedding")
+            .map_err(|e| corrupt(entity, e))?;
         out.push((id, from_blob(&bytes).map_err(|e| corrupt(entity, e))?));
     }
     Ok(out)
@@ -194,7 +213,10 @@ mod tests {
         let e = Embedding::new(vec![0.25, -1.5, 3.0e-7]).expect("valid");
         assert_eq!(from_blob(&to_blob(&e)).expect("parse"), e);
         assert!(from_blob(&[0, 0, 128]).is_err());
-        assert!(from_blob(&[]).is_err(), "an empty embedding is not an embedding");
+        assert!(
+            from_blob(&[]).is_err(),
+            "an empty embedding is not an embedding"
+        );
     }
 
     #[test]

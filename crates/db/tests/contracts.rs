@@ -4,15 +4,18 @@
 //! fail, they are never skipped.
 
 use iace_db::{DbConfig, SqlStore};
+use iace_testkit::Harness;
 use iace_testkit::contracts;
 use iace_testkit::pg::TestDatabase;
-use iace_testkit::Harness;
 
 const DIMENSION: u32 = iace_migrations::DEFAULT_EMBEDDING_DIMENSION;
 
 async fn sqlite() -> Harness<SqlStore> {
-    let config = DbConfig { embedding_dimension: DIMENSION, ..DbConfig::default() }
-        .with_url("sqlite::memory:");
+    let config = DbConfig {
+        embedding_dimension: DIMENSION,
+        ..DbConfig::default()
+    }
+    .with_url("sqlite::memory:");
     Harness::new(SqlStore::connect(&config).await.expect("sqlite store"))
 }
 
@@ -26,7 +29,10 @@ async fn postgres() -> Harness<SqlStore> {
     }
     .with_url(database.url.clone());
     let store = SqlStore::connect(&config).await.expect("postgres store");
-    Harness { store, database: Some(database) }
+    Harness {
+        store,
+        database: Some(database),
+    }
 }
 
 macro_rules! suites {

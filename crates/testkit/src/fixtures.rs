@@ -60,7 +60,10 @@ pub fn persona(org: OrgId) -> Persona {
         id: PersonaId::new(),
         org_id: org,
         name: "Sam".into(),
-        voice: Voice { name: "aura-2-thalia-en".into(), speed: 1.0 },
+        voice: Voice {
+            name: "aura-2-thalia-en".into(),
+            speed: 1.0,
+        },
         system_prompt: "You help customers with billing.".into(),
         greeting: "Hi, this is Sam.".into(),
         style: Style::Friendly,

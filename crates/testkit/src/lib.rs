@@ -29,6 +29,9 @@ pub struct Harness<S> {
 impl<S> Harness<S> {
     /// A harness whose store needs nothing kept alive (SQLite in memory).
     pub fn new(store: S) -> Self {
-        Self { store, database: None }
+        Self {
+            store,
+            database: None,
+        }
     }
 }

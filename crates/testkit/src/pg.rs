@@ -55,7 +55,10 @@ async fn server_url() -> String {
                 .get_host_port_ipv4(5432)
                 .await
                 .unwrap_or_else(|e| panic!("{HOW_TO} (no port for the container: {e})"));
-            (format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"), container)
+            (
+                format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"),
+                container,
+            )
         })
         .await;
     url.clone()
@@ -69,7 +72,9 @@ fn docker_available() -> bool {
 
 /// `postgres://u:p@h:port/db?x` with the database replaced.
 fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let base = base.rsplit_once('/').map_or(base, |(prefix, _)| prefix);
     match query {
         Some(q) => format!("{base}/{database}?{q}"),
@@ -101,8 +106,8 @@ impl TestDatabase {
         let admin_url = server_url().await;
         let admin = connect(&admin_url).await;
         let template = format!(
-            "iace_test_tpl_{}_d{dimension}",
-            iace_migrations::SCHEMA_VERSION.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            "iace_test_tpl_{:016x}_d{dimension}",
+            iace_migrations::SCHEMA_FINGERPRINT
         );
         let name = format!("iace_test_{}", uuid::Uuid::new_v4().simple());
 
@@ -129,10 +134,22 @@ impl TestDatabase {
                 .await
                 .unwrap_or_else(|e| panic!("re-running migrations failed: {e}"));
             let _ = build.close().await;
-            exec(&admin, &format!("ALTER DATABASE {template}_build RENAME TO {template}")).await;
+            exec(
+                &admin,
+                &format!("ALTER DATABASE {template}_build RENAME TO {template}"),
+            )
+            .await;
         }
-        exec(&admin, &format!("CREATE DATABASE {name} TEMPLATE {template}")).await;
-        exec(&admin, &format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK})")).await;
+        exec(
+            &admin,
+            &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+        )
+        .await;
+        exec(
+            &admin,
+            &format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK})"),
+        )
+        .await;
         let _ = admin.close().await;
 
         Self {
@@ -150,7 +167,9 @@ impl Drop for TestDatabase {
         // Drop runs inside the test's runtime; do the async work on a thread of
         // its own so it cannot block that runtime.
         let handle = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
             else {
                 return;
             };
@@ -173,7 +192,10 @@ mod tests {
 
     #[test]
     fn replaces_the_database_in_a_url() {
-        assert_eq!(with_database("postgres://u:p@h:5432/postgres", "x"), "postgres://u:p@h:5432/x");
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/postgres", "x"),
+            "postgres://u:p@h:5432/x"
+        );
         assert_eq!(
             with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "x"),
             "postgres://u:p@h:5432/x?sslmode=disable"

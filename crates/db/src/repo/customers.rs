@@ -24,7 +24,11 @@ fn to_domain(row: customer::Model) -> Result<Customer, StoreError> {
         name: row.name,
         email: row.email.as_deref().map(|e| parse(ENTITY, e)).transpose()?,
         tier: enum_from(ENTITY, &row.tier)?,
-        language: row.language.as_deref().map(|l| parse(ENTITY, l)).transpose()?,
+        language: row
+            .language
+            .as_deref()
+            .map(|l| parse(ENTITY, l))
+            .transpose()?,
         attributes: from_json(ENTITY, row.attributes)?,
         created_at: row.created_at,
         updated_at: row.updated_at,

@@ -40,7 +40,11 @@ where
     let mut items = select.limit(limit + 1).all(db).await?;
     let more = items.len() as u64 > limit;
     items.truncate(limit as usize);
-    let next = if more { items.last().map(HasId::row_id) } else { None };
+    let next = if more {
+        items.last().map(HasId::row_id)
+    } else {
+        None
+    };
     Ok(Page { items, next })
 }
 
@@ -50,7 +54,11 @@ pub(crate) fn convert_page<M, T, E>(
     convert: impl Fn(M) -> Result<T, E>,
 ) -> Result<Page<T>, E> {
     Ok(Page {
-        items: page.items.into_iter().map(convert).collect::<Result<_, _>>()?,
+        items: page
+            .items
+            .into_iter()
+            .map(convert)
+            .collect::<Result<_, _>>()?,
         next: page.next,
     })
 }

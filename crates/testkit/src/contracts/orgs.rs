@@ -21,13 +21,22 @@ where
         assert_eq!(s.get(org.id).await.expect("get"), org);
     });
     case!(make, "orgs: unknown id is NotFound", |s| {
-        assert!(matches!(s.get(OrgId::new()).await, Err(StoreError::NotFound { .. })));
-        assert!(matches!(s.set_plan(OrgId::new(), Plan::Pro).await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(
+            s.get(OrgId::new()).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert!(matches!(
+            s.set_plan(OrgId::new(), Plan::Pro).await,
+            Err(StoreError::NotFound { .. })
+        ));
     });
     case!(make, "orgs: duplicate id is AlreadyExists", |s| {
         let org = fixtures::org();
         s.create(&org).await.expect("create");
-        assert!(matches!(s.create(&org).await, Err(StoreError::AlreadyExists { .. })));
+        assert!(matches!(
+            s.create(&org).await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
     });
     case!(make, "orgs: plan and billing ref", |s| {
         let (a, b) = (fixtures::org(), fixtures::org());
@@ -35,14 +44,26 @@ where
         s.create(&b).await.expect("create b");
         s.set_plan(a.id, Plan::Enterprise).await.expect("plan");
         assert_eq!(s.get(a.id).await.expect("get").plan, Plan::Enterprise);
-        assert_eq!(s.get(b.id).await.expect("get").plan, Plan::Free, "other orgs untouched");
-        s.set_billing_ref(a.id, "cus_123").await.expect("billing ref");
+        assert_eq!(
+            s.get(b.id).await.expect("get").plan,
+            Plan::Free,
+            "other orgs untouched"
+        );
+        s.set_billing_ref(a.id, "cus_123")
+            .await
+            .expect("billing ref");
         let found = s.find_by_billing_ref("cus_123").await.expect("find");
         assert_eq!(found.map(|o| o.id), Some(a.id));
         assert_eq!(s.find_by_billing_ref("cus_none").await.expect("find"), None);
         let taken = s.set_billing_ref(b.id, "cus_123").await;
         assert!(
-            matches!(taken, Err(StoreError::AlreadyExists { field: "billing_customer_ref", .. })),
+            matches!(
+                taken,
+                Err(StoreError::AlreadyExists {
+                    field: "billing_customer_ref",
+                    ..
+                })
+            ),
             "{taken:?}"
         );
     });
