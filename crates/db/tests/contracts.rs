@@ -39,7 +39,7 @@ macro_rules! suites {
     ($($suite:ident),* $(,)?) => {
         mod sqlite {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $suite() {
                     iace_testkit::contracts::$suite::run(super::sqlite).await;
                 }
@@ -47,7 +47,7 @@ macro_rules! suites {
         }
         mod postgres {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $suite() {
                     iace_testkit::contracts::$suite::run(super::postgres).await;
                 }
@@ -56,7 +56,7 @@ macro_rules! suites {
     };
 }
 
-suites!(orgs, customers);
+suites!(orgs, customers, calls, transcripts);
 
 #[allow(unused_imports)]
 use contracts as _;

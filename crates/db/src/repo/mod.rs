@@ -1,7 +1,9 @@
 //! One module per port; each implements it for [`crate::SqlStore`].
 
+mod calls;
 mod customers;
 mod orgs;
+mod transcripts;
 
 use iace_domain::ports::{Page, PageRequest};
 use sea_orm::{
