@@ -25,14 +25,20 @@ lint:
 check-boundaries:
     scripts/check-boundaries.sh
 
-# The domain's API docs; any rustdoc warning (a broken intra-doc link, say) fails.
+# The API docs of every crate; any rustdoc warning (a broken intra-doc link, say) fails.
 doc:
-    RUSTDOCFLAGS="-D warnings" cargo doc -p iace-domain --no-deps --all-features
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 
 # The whole test suite: nextest (`ci` profile, .config/nextest.toml) when installed, else cargo test; doctests in both cases.
+# Tests that need PostgreSQL + pgvector and Redis use TEST_DATABASE_URL / TEST_REDIS_URL when set; otherwise
+# this recipe starts them with scripts/test-services.sh (no Docker needed).
 test:
     #!/usr/bin/env bash
     set -euo pipefail
+    if [[ -z "${TEST_DATABASE_URL:-}" || -z "${TEST_REDIS_URL:-}" ]]; then
+        eval "$(scripts/test-services.sh start)"
+    fi
+    echo "just test: TEST_DATABASE_URL and TEST_REDIS_URL are set" >&2
     if cargo nextest --version >/dev/null 2>&1; then
         # nextest does not run doctests, so they run first; nextest's summary closes the run.
         cargo test --workspace --doc --all-features
@@ -42,6 +48,15 @@ test:
         # Plain `cargo test` runs unit, integration and doc tests in one go.
         cargo test --workspace --all-features
     fi
+
+# Start the test services (PostgreSQL + pgvector, Redis) if they are not running, and print their URLs
+# as `export` lines: eval "$(just services)".
+services:
+    @scripts/test-services.sh start
+
+# Stop the test services this repository started.
+services-stop:
+    @scripts/test-services.sh stop
 
 # Bans, licenses and sources (deny.toml). Skipped with a notice when cargo-deny is not installed.
 deny:
