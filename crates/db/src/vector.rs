@@ -62,7 +62,7 @@ fn to_blob(embedding: &Embedding) -> Vec<u8> {
 }
 
 fn from_blob(bytes: &[u8]) -> Result<Embedding, Box<dyn std::error::Error + Send + Sync>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(format!(
             "embedding blob of {} bytes is not a whole number of f32s",
             bytes.len()

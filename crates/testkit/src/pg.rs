@@ -32,10 +32,9 @@ async fn server_url() -> String {
     // Test configuration is read here, once, by design: this is the test-support
     // crate's only input.
     #[allow(clippy::disallowed_methods)]
-    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        if !url.trim().is_empty() {
-            return url;
-        }
+    let configured = std::env::var("TEST_DATABASE_URL").ok();
+    if let Some(url) = configured.filter(|u| !u.trim().is_empty()) {
+        return url;
     }
     if !docker_available() {
         panic!("{HOW_TO}");

@@ -158,7 +158,7 @@ where
         let mut c = original.clone();
         c.direction = CallDirection::Inbound;
         c.from = fixtures::phone(77);
-        c.created_at = c.created_at - Duration::days(3);
+        c.created_at -= Duration::days(3);
         c.version = 1;
         CallRepository::update(s, &c, 0).await.expect("update");
         let stored = CallRepository::get(s, org, c.id).await.expect("get");
