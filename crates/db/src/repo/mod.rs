@@ -1,7 +1,10 @@
 //! One module per port; each implements it for [`crate::SqlStore`].
 
+mod api_keys;
 mod customers;
 mod orgs;
+mod refresh_tokens;
+mod users;
 
 use iace_domain::ports::{Page, PageRequest};
 use sea_orm::{
