@@ -56,7 +56,7 @@ macro_rules! suites {
     };
 }
 
-suites!(orgs, customers, calls, transcripts);
+suites!(orgs, customers, calls, transcripts, users, refresh_tokens, api_keys);
 
 #[allow(unused_imports)]
 use contracts as _;

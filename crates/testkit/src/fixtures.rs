@@ -147,3 +147,60 @@ fn normalise(values: &mut [f32]) {
         values.iter_mut().for_each(|v| *v /= norm);
     }
 }
+
+/// A user of `org` with role `role`; `n` makes the e-mail unique
+/// (`user{n}@example.com`).
+pub fn user(org: iace_domain::OrgId, n: u32, role: iace_domain::Role) -> iace_domain::User {
+    iace_domain::User {
+        id: iace_domain::UserId::new(),
+        org_id: org,
+        email: email(&format!("user{n}@example.com")),
+        password_hash: iace_domain::SecretHash::new(format!(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ${n}"
+        )),
+        role,
+        created_at: now(),
+        last_login_at: None,
+    }
+}
+
+/// An e-mail address (lower-cased by parsing).
+pub fn email(raw: &str) -> iace_domain::Email {
+    iace_domain::Email::parse(raw).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A live refresh token of `user` in rotation family `family` (`None` starts a
+/// new family: the token's own id); `hash` is its stored hash. Expires in 30 days.
+pub fn refresh_token(
+    user: iace_domain::UserId,
+    family: Option<iace_domain::RefreshTokenId>,
+    hash: &str,
+) -> iace_domain::RefreshToken {
+    let id = iace_domain::RefreshTokenId::new();
+    let issued_at = now();
+    iace_domain::RefreshToken {
+        id,
+        user_id: user,
+        family_id: family.unwrap_or(id),
+        token_hash: iace_domain::SecretHash::new(hash),
+        issued_at,
+        expires_at: issued_at + chrono::Duration::days(30),
+        revoked_at: None,
+    }
+}
+
+/// A live, non-expiring operator API key of `org`; `hash` is its stored hash.
+pub fn api_key(org: iace_domain::OrgId, hash: &str) -> iace_domain::ApiKey {
+    iace_domain::ApiKey {
+        id: iace_domain::ApiKeyId::new(),
+        org_id: org,
+        name: "billing integration".into(),
+        prefix: "iace_live_3fa8".into(),
+        key_hash: iace_domain::SecretHash::new(hash),
+        role: iace_domain::Role::Operator,
+        created_at: now(),
+        last_used_at: None,
+        revoked_at: None,
+        expires_at: None,
+    }
+}

@@ -1,9 +1,12 @@
 //! One module per port; each implements it for [`crate::SqlStore`].
 
+mod api_keys;
 mod calls;
 mod customers;
 mod orgs;
+mod refresh_tokens;
 mod transcripts;
+mod users;
 
 use iace_domain::ports::{Page, PageRequest};
 use sea_orm::{

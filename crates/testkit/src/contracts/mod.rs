@@ -3,10 +3,13 @@
 //! Each suite is `run(make)`, where `make` returns a fresh, empty store per case.
 //! A failing assertion names its case in the message.
 
+pub mod api_keys;
 pub mod calls;
 pub mod customers;
 pub mod orgs;
+pub mod refresh_tokens;
 pub mod transcripts;
+pub mod users;
 
 /// Runs one case of a suite on a fresh harness, naming it if it fails.
 macro_rules! case {
