@@ -56,7 +56,7 @@ macro_rules! suites {
     };
 }
 
-suites!(orgs, customers);
+suites!(orgs, customers, experiments);
 
 #[allow(unused_imports)]
 use contracts as _;

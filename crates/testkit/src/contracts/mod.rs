@@ -4,6 +4,7 @@
 //! A failing assertion names its case in the message.
 
 pub mod customers;
+pub mod experiments;
 pub mod orgs;
 
 /// Runs one case of a suite on a fresh harness, naming it if it fails.
