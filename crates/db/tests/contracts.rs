@@ -56,7 +56,16 @@ macro_rules! suites {
     };
 }
 
-suites!(orgs, customers, calls, transcripts, users, refresh_tokens, api_keys);
+suites!(
+    orgs,
+    customers,
+    calls,
+    transcripts,
+    users,
+    refresh_tokens,
+    api_keys,
+    experiments
+);
 
 #[allow(unused_imports)]
 use contracts as _;

@@ -204,3 +204,43 @@ pub fn api_key(org: iace_domain::OrgId, hash: &str) -> iace_domain::ApiKey {
         expires_at: None,
     }
 }
+
+/// A draft experiment of `org` measuring conversions, with one variant per
+/// persona in `personas` (the first is the control, weights 1, 2, 3, ...).
+/// Variant ids are generated newest-first, so the stored order must come from
+/// the variants' positions, not from their ids.
+pub fn experiment(org: OrgId, personas: &[iace_domain::PersonaId]) -> iace_domain::Experiment {
+    let mut ids: Vec<iace_domain::VariantId> = personas
+        .iter()
+        .map(|_| iace_domain::VariantId::new())
+        .collect();
+    ids.reverse();
+    let variants = personas
+        .iter()
+        .zip(ids)
+        .zip(1u32..)
+        .map(|((persona_id, id), n)| iace_domain::Variant {
+            id,
+            name: if n == 1 {
+                "control".to_owned()
+            } else {
+                format!("treatment-{n}")
+            },
+            persona_id: *persona_id,
+            weight: n,
+            is_control: n == 1,
+        })
+        .collect();
+    iace_domain::Experiment {
+        id: iace_domain::ExperimentId::new(),
+        org_id: org,
+        name: "Friendly greeting".into(),
+        salt: format!("salt-{}", uuid::Uuid::new_v4()),
+        status: iace_domain::ExperimentStatus::Draft,
+        metric: iace_domain::ExperimentMetric::Conversion,
+        variants,
+        created_at: now(),
+        started_at: None,
+        ended_at: None,
+    }
+}

@@ -3,7 +3,9 @@
 mod api_keys;
 mod calls;
 mod customers;
+mod experiments;
 mod orgs;
+mod personas;
 mod refresh_tokens;
 mod transcripts;
 mod users;

@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod calls;
 pub mod customers;
+pub mod experiments;
 pub mod orgs;
 pub mod refresh_tokens;
 pub mod transcripts;
