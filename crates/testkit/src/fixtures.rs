@@ -197,7 +197,7 @@ pub fn api_key(org: iace_domain::OrgId, hash: &str) -> iace_domain::ApiKey {
         name: "billing integration".into(),
         prefix: "iace_live_3fa8".into(),
         key_hash: iace_domain::SecretHash::new(hash),
-        role: iace_domain::Role::Operator,
+        role: iace_domain::Role::Member,
         created_at: now(),
         last_used_at: None,
         revoked_at: None,

@@ -65,8 +65,8 @@ pub struct Organization {
 pub enum Role {
     /// Reads calls, transcripts, reports.
     Viewer,
-    /// Also places calls and edits customers, personas and experiments.
-    Operator,
+    /// Also places calls and edits customers, personas, agents and experiments.
+    Member,
     /// Also manages users, API keys and billing.
     Admin,
     /// Also deletes the organisation. Exactly one per organisation at creation.
@@ -79,7 +79,7 @@ impl Role {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Viewer => "viewer",
-            Self::Operator => "operator",
+            Self::Member => "member",
             Self::Admin => "admin",
             Self::Owner => "owner",
         }
@@ -100,7 +100,7 @@ impl fmt::Display for Role {
 
 /// A string that names no role.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role `{0}` (expected viewer, operator, admin or owner)")]
+#[error("unknown role `{0}` (expected viewer, member, admin or owner)")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -109,7 +109,7 @@ impl FromStr for Role {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "viewer" => Ok(Self::Viewer),
-            "operator" => Ok(Self::Operator),
+            "member" => Ok(Self::Member),
             "admin" => Ok(Self::Admin),
             "owner" => Ok(Self::Owner),
             _ => Err(UnknownRole(s.chars().take(32).collect())),
@@ -209,9 +209,9 @@ mod tests {
     #[test]
     fn roles_are_ordered_by_privilege() {
         assert!(Role::Owner.grants(Role::Admin));
-        assert!(Role::Admin.grants(Role::Operator));
-        assert!(Role::Operator.grants(Role::Operator));
-        assert!(!Role::Viewer.grants(Role::Operator));
+        assert!(Role::Admin.grants(Role::Member));
+        assert!(Role::Member.grants(Role::Member));
+        assert!(!Role::Viewer.grants(Role::Member));
         assert_eq!("ADMIN".parse::<Role>(), Ok(Role::Admin));
         assert!("root".parse::<Role>().is_err());
     }
@@ -225,7 +225,7 @@ mod tests {
             name: "ci".into(),
             prefix: "iace_abcd".into(),
             key_hash: "h".into(),
-            role: Role::Operator,
+            role: Role::Member,
             created_at: now,
             last_used_at: None,
             revoked_at: None,

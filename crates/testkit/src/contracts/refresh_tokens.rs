@@ -16,7 +16,7 @@ where
 {
     let org = fixtures::org();
     OrgRepository::create(s, &org).await.expect("org");
-    let user = fixtures::user(org.id, n, Role::Operator);
+    let user = fixtures::user(org.id, n, Role::Member);
     UserRepository::create(s, &user).await.expect("user");
     user
 }

@@ -122,8 +122,8 @@ where
     case!(make, "users: delete removes the refresh tokens too", |s| {
         let org = fixtures::org();
         OrgRepository::create(s, &org).await.expect("org");
-        let u = fixtures::user(org.id, 1, Role::Operator);
-        let keep = fixtures::user(org.id, 2, Role::Operator);
+        let u = fixtures::user(org.id, 1, Role::Member);
+        let keep = fixtures::user(org.id, 2, Role::Member);
         UserRepository::create(s, &u).await.expect("create");
         UserRepository::create(s, &keep).await.expect("create keep");
         RefreshTokenRepository::create(s, &fixtures::refresh_token(u.id, None, "t-u"))
