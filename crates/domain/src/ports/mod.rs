@@ -33,9 +33,10 @@ pub use providers::{
 };
 pub use store::{
     AgentRepository, ApiKeyRepository, CallFilter, CallLocator, CallRepository, CustomerRepository,
-    ExperimentRepository, InboxEvent, InboxOutcome, InboxStatus, MemoryStore, NewInboxEvent,
-    OrgRepository, Page, PageRequest, PatternStore, PersonaRepository, RefreshTokenRepository,
-    ScoredMatch, StoreError, TranscriptRepository, UserRepository, WebhookInbox,
+    ExperimentRepository, InboxEvent, InboxOutcome, InboxStatus, MemoryStore, MemoryStoreExt,
+    NewInboxEvent, OrgRepository, Page, PageRequest, PatternFilter, PatternStore,
+    PersonaRepository, RefreshTokenRepository, ScoredMatch, StoreError, TranscriptRepository,
+    UserRepository, WebhookInbox,
 };
 
 /// A boxed error source kept inside port errors so logs can print the chain.

@@ -1,0 +1,16 @@
+//! # iace-app — the use cases
+//!
+//! What IACE does, expressed over the domain's ports: authentication and API
+//! keys, and the operations on agents, customers, personas, experiments, calls,
+//! patterns and memory. Every operation takes the caller's [`auth::Principal`]
+//! and is scoped to its organisation; role checks happen here, once.
+//!
+//! **Must not depend on** any adapter (db, redis, providers) nor on axum or any
+//! HTTP type: it is driven by `apps/api` and tested with the domain's mocks and
+//! in-memory doubles.
+
+pub mod auth;
+pub mod customers;
+pub mod error;
+
+pub use error::{AppError, FieldError};
