@@ -64,7 +64,10 @@ suites!(
     users,
     refresh_tokens,
     api_keys,
-    experiments
+    experiments,
+    agents,
+    personas,
+    inbox
 );
 
 #[allow(unused_imports)]

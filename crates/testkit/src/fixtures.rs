@@ -244,3 +244,16 @@ pub fn experiment(org: OrgId, personas: &[iace_domain::PersonaId]) -> iace_domai
         ended_at: None,
     }
 }
+
+/// A Telnyx `call.answered` event with provider event id `evt-{n}`, received
+/// `at`.
+pub fn inbox_event(n: u32, at: DateTime<Utc>) -> iace_domain::ports::NewInboxEvent {
+    iace_domain::ports::NewInboxEvent {
+        provider: "telnyx".into(),
+        provider_event_id: format!("evt-{n}"),
+        event_type: "call.answered".into(),
+        payload: serde_json::json!({ "data": { "id": format!("evt-{n}"), "seq": n } }),
+        occurred_at: Some(micros(at - chrono::Duration::seconds(1))),
+        received_at: micros(at),
+    }
+}

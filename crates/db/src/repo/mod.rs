@@ -1,9 +1,11 @@
 //! One module per port; each implements it for [`crate::SqlStore`].
 
+mod agents;
 mod api_keys;
 mod calls;
 mod customers;
 mod experiments;
+mod inbox;
 mod orgs;
 mod personas;
 mod refresh_tokens;

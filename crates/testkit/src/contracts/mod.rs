@@ -3,11 +3,14 @@
 //! Each suite is `run(make)`, where `make` returns a fresh, empty store per case.
 //! A failing assertion names its case in the message.
 
+pub mod agents;
 pub mod api_keys;
 pub mod calls;
 pub mod customers;
 pub mod experiments;
+pub mod inbox;
 pub mod orgs;
+pub mod personas;
 pub mod refresh_tokens;
 pub mod transcripts;
 pub mod users;

@@ -1,0 +1,210 @@
+//! `WebhookInbox`: idempotent intake of provider events. Tenant-less by design
+//! (an event is recorded before the org it concerns is known).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use iace_domain::InboxEventId;
+use iace_domain::ports::{
+    InboxEvent, InboxOutcome, InboxStatus, NewInboxEvent, StoreError, WebhookInbox,
+};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+
+use crate::SqlStore;
+use crate::convert::{count_u32, enum_from, enum_text};
+use crate::entity::webhook_inbox::{self as inbox, Entity as Inbox};
+use crate::error::on;
+
+const ENTITY: &str = "inbox event";
+
+/// The longest `last_error` kept, in characters.
+const MAX_ERROR_CHARS: usize = 2000;
+
+fn to_domain(row: inbox::Model) -> Result<InboxEvent, StoreError> {
+    Ok(InboxEvent {
+        id: InboxEventId::from_uuid(row.id),
+        event: NewInboxEvent {
+            provider: row.provider,
+            provider_event_id: row.provider_event_id,
+            event_type: row.event_type,
+            payload: row.payload,
+            occurred_at: row.occurred_at,
+            received_at: row.received_at,
+        },
+        status: enum_from(ENTITY, &row.status)?,
+        attempts: count_u32(i64::from(row.attempts)),
+        last_error: row.last_error,
+        next_attempt_at: row.next_attempt_at,
+    })
+}
+
+/// `error` cut to at most [`MAX_ERROR_CHARS`] characters, on a char boundary.
+fn truncate(error: &str) -> &str {
+    match error.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((at, _)) => &error[..at],
+        None => error,
+    }
+}
+
+#[async_trait]
+impl WebhookInbox for SqlStore {
+    async fn record(
+        &self,
+        event: &NewInboxEvent,
+        process_by: DateTime<Utc>,
+    ) -> Result<InboxOutcome, StoreError> {
+        let id = InboxEventId::new().into_uuid();
+        let row = inbox::ActiveModel {
+            id: Set(id),
+            provider: Set(event.provider.clone()),
+            provider_event_id: Set(event.provider_event_id.clone()),
+            event_type: Set(event.event_type.clone()),
+            payload: Set(event.payload.clone()),
+            occurred_at: Set(event.occurred_at),
+            received_at: Set(event.received_at),
+            status: Set(enum_text(&InboxStatus::Pending)),
+            attempts: Set(0),
+            last_error: Set(None),
+            next_attempt_at: Set(Some(process_by)),
+            processed_at: Set(None),
+        };
+        // Insert-if-new in one statement: concurrent deliveries of the same event
+        // cannot both insert, and neither fails.
+        Inbox::insert(row)
+            .on_conflict_do_nothing_on([inbox::Column::Provider, inbox::Column::ProviderEventId])
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(on(ENTITY))?;
+        // Whoever inserted, the stored row is the first delivery.
+        let stored = Inbox::find()
+            .filter(inbox::Column::Provider.eq(event.provider.as_str()))
+            .filter(inbox::Column::ProviderEventId.eq(event.provider_event_id.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(on(ENTITY))?
+            .ok_or(StoreError::NotFound { entity: ENTITY })?;
+        let stored_id = InboxEventId::from_uuid(stored.id);
+        Ok(if stored.id == id {
+            InboxOutcome::New { id: stored_id }
+        } else {
+            InboxOutcome::Duplicate { id: stored_id }
+        })
+    }
+
+    async fn complete(
+        &self,
+        id: InboxEventId,
+        status: InboxStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if !matches!(status, InboxStatus::Processed | InboxStatus::Ignored) {
+            return Err(StoreError::Invalid {
+                entity: ENTITY,
+                reason: format!(
+                    "an event is completed as processed or ignored, not {}",
+                    enum_text(&status)
+                ),
+            });
+        }
+        let result = Inbox::update_many()
+            .col_expr(inbox::Column::Status, Expr::value(enum_text(&status)))
+            .col_expr(inbox::Column::ProcessedAt, Expr::value(at))
+            .filter(inbox::Column::Id.eq(id.into_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(on(ENTITY))?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::NotFound { entity: ENTITY });
+        }
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        id: InboxEventId,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = Inbox::update_many()
+            .col_expr(
+                inbox::Column::Status,
+                Expr::value(enum_text(&InboxStatus::Failed)),
+            )
+            .col_expr(
+                inbox::Column::Attempts,
+                Expr::col(inbox::Column::Attempts).add(1),
+            )
+            .col_expr(inbox::Column::LastError, Expr::value(truncate(error)))
+            .col_expr(inbox::Column::NextAttemptAt, Expr::value(retry_at))
+            .filter(inbox::Column::Id.eq(id.into_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(on(ENTITY))?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::NotFound { entity: ENTITY });
+        }
+        Ok(())
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin().await.map_err(on(ENTITY))?;
+        // Postgres: rows another claimer has locked are skipped, not waited for
+        // (and re-checked after its commit, when their lease hides them). SQLite
+        // has no row locks; its single connection serialises claimers.
+        let rows = Inbox::find()
+            .filter(inbox::Column::Status.is_in([
+                enum_text(&InboxStatus::Pending),
+                enum_text(&InboxStatus::Failed),
+            ]))
+            .filter(inbox::Column::NextAttemptAt.lte(now))
+            .order_by_asc(inbox::Column::ReceivedAt)
+            .order_by_asc(inbox::Column::Id)
+            .limit(u64::from(limit))
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await
+            .map_err(on(ENTITY))?;
+        if rows.is_empty() {
+            txn.commit().await.map_err(on(ENTITY))?;
+            return Ok(Vec::new());
+        }
+        let ids: Vec<_> = rows.iter().map(|r| r.id).collect();
+        Inbox::update_many()
+            .col_expr(inbox::Column::NextAttemptAt, Expr::value(lease_until))
+            .filter(inbox::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await
+            .map_err(on(ENTITY))?;
+        txn.commit().await.map_err(on(ENTITY))?;
+        rows.into_iter()
+            .map(|mut row| {
+                row.next_attempt_at = Some(lease_until);
+                to_domain(row)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_cut_on_a_char_boundary() {
+        let long = "é".repeat(MAX_ERROR_CHARS + 10);
+        let cut = truncate(&long);
+        assert_eq!(cut.chars().count(), MAX_ERROR_CHARS);
+        assert_eq!(truncate("short"), "short");
+    }
+}
