@@ -1,1 +1,106 @@
-fn main() {}
+//! `iace-api`: serve the API (default), migrate the database, or bootstrap an
+//! organisation.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use iace_api::{config, startup, telemetry};
+use iace_db::SqlStore;
+use iace_domain::Email;
+use secrecy::{ExposeSecret, SecretString};
+
+/// IACE: the backend for AI phone agents.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (keys as in docs/configuration.md). Values from
+    /// IACE_* environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default). With no configuration: SQLite file
+    /// ./iace.db (migrated on start) and local providers.
+    Serve {
+        /// Address to listen on (overrides server.bind / IACE_BIND; default 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<SocketAddr>,
+    },
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Manage organisations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Create an organisation with its owner; prints JSON {org_id, user_id, api_key}.
+    /// The API key is shown only this once.
+    Create {
+        /// Organisation name.
+        #[arg(long)]
+        name: String,
+        /// E-mail of the owner (signs in with it).
+        #[arg(long, value_name = "EMAIL")]
+        owner_email: String,
+        /// Owner's password (at least 10 characters). Without it the owner can
+        /// use only the API key until a password is set.
+        #[arg(long, value_name = "PW")]
+        owner_password: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Configuration is read from the process environment here, once.
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let mut config = config::load(cli.config.as_deref(), &env)?;
+    telemetry::init(&config.log);
+    match cli.command.unwrap_or(Command::Serve { bind: None }) {
+        Command::Serve { bind } => {
+            if let Some(bind) = bind {
+                config.server.bind = bind;
+            }
+            let app = startup::Application::build(config).await?;
+            tracing::info!(port = app.port(), "listening");
+            app.run_until(startup::shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            config.database.migrate_on_connect = false;
+            let store = SqlStore::connect(&config.database).await?;
+            store.migrate(config.database.embedding_dimension).await?;
+            tracing::info!("migrations applied");
+        }
+        Command::Org { command: OrgCommand::Create { name, owner_email, owner_password } } => {
+            let email = Email::parse(&owner_email).context("--owner-email is not an e-mail address")?;
+            let store = SqlStore::connect(&config.database).await?;
+            let state = startup::state(&config, store)?;
+            let password = owner_password.map(SecretString::from);
+            let created = state
+                .auth
+                .bootstrap_org(&name, email, password.as_ref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}: {}", e.code()))?;
+            let out = serde_json::json!({
+                "org_id": created.org.id,
+                "user_id": created.owner.id,
+                "api_key": created.api_key.secret.expose_secret(),
+            });
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{out}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -562,6 +562,41 @@ impl AuthService {
         Ok(IssuedApiKey { key, secret: SecretString::from(full) })
     }
 
+    /// The caller's API keys (revoked ones included), one page.
+    ///
+    /// # Errors
+    /// Forbidden below admin; store errors.
+    pub async fn list_api_keys(
+        &self,
+        principal: &Principal,
+        page: iace_domain::ports::PageRequest,
+    ) -> Result<iace_domain::ports::Page<ApiKey>, AppError> {
+        principal.require(Role::Admin)?;
+        Ok(self.keys.list(principal.org_id, page).await?)
+    }
+
+    /// Revokes one of the organisation's API keys.
+    ///
+    /// # Errors
+    /// Forbidden below admin; NotFound; store errors.
+    pub async fn revoke_api_key(&self, principal: &Principal, id: ApiKeyId) -> Result<(), AppError> {
+        principal.require(Role::Admin)?;
+        Ok(self.keys.revoke(principal.org_id, id, self.clock.now()).await?)
+    }
+
+    /// The signed-in user (`None` for an API key) and the organisation.
+    ///
+    /// # Errors
+    /// NotFound when the user was deleted meanwhile; store errors.
+    pub async fn me(&self, principal: &Principal) -> Result<(Organization, Option<User>), AppError> {
+        let org = self.orgs.get(principal.org_id).await?;
+        let user = match principal.subject {
+            Subject::User(id) => Some(self.users.get(principal.org_id, id).await?),
+            Subject::ApiKey(_) => None,
+        };
+        Ok((org, user))
+    }
+
     /// Creates an organisation with its owner and an owner API key (the admin
     /// bootstrap). Without a password the owner can only use the API key until
     /// a password is set.

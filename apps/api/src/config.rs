@@ -1,0 +1,281 @@
+//! Typed, layered configuration: defaults → optional TOML file (`--config`) →
+//! `IACE_*` environment variables (`IACE_DATABASE__URL`, `IACE_AUTH__JWT_SECRET`,
+//! `IACE_SERVER__BIND`; `IACE_BIND` is accepted as a shorthand). Every key is
+//! documented in docs/configuration.md. Each adapter receives only its section.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::Value;
+use iace_app::auth::{AuthConfig, JwtAlgorithm};
+use iace_db::DbConfig;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// Database (`iace-db`).
+    pub database: DbConfig,
+    /// Sign-in and tokens.
+    pub auth: AuthSettings,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Requests taking longer are answered 503 (ms).
+    pub request_timeout_ms: u64,
+    /// Largest request body accepted (bytes).
+    pub body_limit_bytes: usize,
+    /// Origins allowed by CORS (`*` for any); empty disables CORS.
+    pub cors_allowed_origins: Vec<String>,
+    /// On SIGTERM/ctrl-c, in-flight requests get this long to finish (ms).
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            request_timeout_ms: 10_000,
+            body_limit_bytes: 1024 * 1024,
+            cors_allowed_origins: Vec::new(),
+            shutdown_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub(crate) fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+}
+
+/// Token settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `hs256` (default) or `eddsa`.
+    pub jwt_algorithm: JwtAlgorithm,
+    /// HS256 secret, at least 32 bytes. When unset, a random one is generated at
+    /// start (tokens then do not survive a restart) and a warning is logged.
+    pub jwt_secret: Option<SecretString>,
+    /// EdDSA private key, PKCS#8 PEM.
+    pub ed25519_private_pem: Option<SecretString>,
+    /// EdDSA public key, SPKI PEM.
+    pub ed25519_public_pem: Option<String>,
+    /// `iss` claim.
+    pub issuer: String,
+    /// Access token lifetime (s).
+    pub access_ttl_secs: u64,
+    /// Refresh token lifetime (s).
+    pub refresh_ttl_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_algorithm: JwtAlgorithm::Hs256,
+            jwt_secret: None,
+            ed25519_private_pem: None,
+            ed25519_public_pem: None,
+            issuer: "iace".to_owned(),
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+impl AuthSettings {
+    /// The use-case configuration, with `secret` filled in when none was set.
+    pub(crate) fn to_auth_config(&self, fallback_secret: Option<SecretString>) -> AuthConfig {
+        AuthConfig {
+            algorithm: self.jwt_algorithm,
+            hs256_secret: self.jwt_secret.clone().or(fallback_secret),
+            ed25519_private_pem: self.ed25519_private_pem.clone(),
+            ed25519_public_pem: self.ed25519_public_pem.clone(),
+            issuer: self.issuer.clone(),
+            access_ttl: Duration::from_secs(self.access_ttl_secs),
+            refresh_ttl: Duration::from_secs(self.refresh_ttl_secs),
+        }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `pretty` (default) or `json`.
+    pub format: LogFormat,
+    /// `tracing` filter directives, e.g. `info,iace_api=debug`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Pretty, filter: "info".to_owned() }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file given with `--config` does not exist.
+    #[error("configuration file {0} does not exist")]
+    MissingFile(String),
+    /// A value is malformed or a key is unknown.
+    #[error("invalid configuration")]
+    Invalid(#[source] Box<figment::Error>),
+}
+
+const SECTIONS: [&str; 4] = ["server", "database", "auth", "log"];
+
+/// Loads the configuration: defaults, then `file` (if given), then `IACE_*`
+/// variables from `env` (the process environment in production, a fixed list
+/// in tests).
+///
+/// # Errors
+/// [`ConfigError`].
+pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, ConfigError> {
+    let mut figment = Figment::new();
+    if let Some(file) = file {
+        if !file.exists() {
+            return Err(ConfigError::MissingFile(file.display().to_string()));
+        }
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    // Only IACE_<SECTION>__<KEY> (and IACE_BIND): other IACE_* variables belong
+    // to tools (e.g. the test-services script) and must not fail the start.
+    let mut pairs = Vec::new();
+    for (key, value) in env {
+        let Some(rest) = key.strip_prefix("IACE_") else { continue };
+        let rest = rest.to_ascii_lowercase();
+        let path = if rest == "bind" {
+            "server.bind".to_owned()
+        } else if SECTIONS.iter().any(|s| rest.starts_with(&format!("{s}__"))) {
+            rest.replace("__", ".")
+        } else {
+            continue;
+        };
+        pairs.push((path, value.clone()));
+    }
+    for (path, value) in pairs {
+        // Numbers and booleans are parsed; secrets, URLs and other free text
+        // stay strings whatever they look like.
+        let textual = ["secret", "url", "pem", "issuer", "filter"]
+            .iter()
+            .any(|suffix| path.ends_with(suffix));
+        let parsed = if textual {
+            Value::from(value)
+        } else {
+            let Ok(parsed) = value.parse::<Value>();
+            parsed
+        };
+        figment = figment.merge(Serialized::default(&path, parsed));
+    }
+    figment.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn no_configuration_is_the_embedded_default() {
+        let config = load(None, &[]).expect("defaults");
+        assert_eq!(config.server.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database.url.expose_secret(), "sqlite://./iace.db?mode=rwc");
+        assert!(config.auth.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_file_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("iace-config-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("iace.toml");
+        let mut file = std::fs::File::create(&path).expect("file");
+        writeln!(
+            file,
+            "[server]\nbind = \"0.0.0.0:9000\"\nrequest_timeout_ms = 5000\n[database]\nmax_connections = 4"
+        )
+        .expect("write");
+        let config = load(
+            Some(&path),
+            &env(&[
+                ("IACE_SERVER__REQUEST_TIMEOUT_MS", "2500"),
+                ("IACE_DATABASE__URL", "postgres://u:p@db:5432/iace"),
+                ("IACE_AUTH__JWT_SECRET", "12345678901234567890123456789012"),
+                ("IACE_TEST_SERVICES_DIR", "/tmp/ignored"),
+                ("PATH", "/usr/bin"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(config.server.bind.to_string(), "0.0.0.0:9000", "from the file");
+        assert_eq!(config.server.request_timeout_ms, 2500, "env beats the file");
+        assert_eq!(config.database.max_connections, 4);
+        assert_eq!(config.database.url.expose_secret(), "postgres://u:p@db:5432/iace");
+        assert_eq!(
+            config.auth.jwt_secret.as_ref().map(|s| s.expose_secret().to_owned()).as_deref(),
+            Some("12345678901234567890123456789012"),
+            "a numeric-looking secret stays text"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn iace_bind_is_a_shorthand() {
+        let config = load(None, &env(&[("IACE_BIND", "127.0.0.1:0")])).expect("load");
+        assert_eq!(config.server.bind.port(), 0);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(matches!(
+            load(None, &env(&[("IACE_SERVER__BINDD", "x")])),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(
+            load(None, &env(&[("IACE_SERVER__REQUEST_TIMEOUT_MS", "soon")])),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(
+            load(Some(Path::new("/nonexistent/iace.toml")), &[]),
+            Err(ConfigError::MissingFile(_))
+        ));
+    }
+}

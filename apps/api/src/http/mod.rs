@@ -1,0 +1,127 @@
+//! The HTTP surface: routes, middleware, OpenAPI.
+
+pub mod error;
+pub mod extract;
+pub mod request_id;
+pub(crate) mod routes;
+pub mod state;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::IntoResponse;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::config::ServerConfig;
+use error::ApiError;
+use state::AppState;
+
+/// The OpenAPI document's fixed parts; paths come from the route modules.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "IACE API",
+        description = "Operate AI phone agents: customers, personas, human agents, experiments, calls, learned patterns. \
+Authenticate with `Authorization: Bearer <access token or API key>`. Errors are RFC 9457 problem+json with a stable `code`.",
+    ),
+    modifiers(&Security),
+    components(schemas(error::Problem, error::ProblemField)),
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+        (name = "auth", description = "Sign-in and tokens"),
+        (name = "api-keys", description = "Keys for service-to-service use"),
+        (name = "customers", description = "The people who call or are called"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An access token (JWT) from /v1/auth/login, or an API key (iace_...)."))
+                    .build(),
+            ),
+        );
+        // Documented so clients know the header name; same credentials as `bearer`.
+        let _ = ApiKey::Header(ApiKeyValue::new("Authorization"));
+    }
+}
+
+/// The router and its OpenAPI document.
+pub fn router(state: AppState, server: &ServerConfig) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::health::router())
+        .merge(routes::auth::router())
+        .merge(routes::api_keys::router())
+        .merge(routes::customers::router())
+        .split_for_parts();
+    let spec = openapi.clone();
+    let router = api
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let spec = spec.clone();
+                async move { axum::Json(spec) }
+            }),
+        )
+        .merge(Scalar::with_url("/docs", openapi))
+        .fallback(|| async { ApiError::route_not_found() })
+        .with_state(state);
+    layered(router, server)
+}
+
+fn layered(router: Router, server: &ServerConfig) -> Router {
+    let mut router = router
+        .layer(CompressionLayer::new())
+        .layer(RequestBodyLimitLayer::new(server.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, server.request_timeout()))
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("handler panicked");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal server error",
+                "something went wrong on our side",
+            )
+            .into_response()
+        }));
+    if let Some(cors) = cors(&server.cors_allowed_origins) {
+        router = router.layer(cors);
+    }
+    router.layer(axum::middleware::from_fn(request_id::request_id))
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::HeaderName::from_static("x-request-id"), header::HeaderName::from_static("idempotency-key")])
+            .expose_headers([header::HeaderName::from_static("x-request-id")])
+            .max_age(Duration::from_secs(600)),
+    )
+}

@@ -1,0 +1,126 @@
+//! Wiring, in one place: adapters from configuration, the application state,
+//! the listener (its bound port exposed for tests), graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use iace_app::auth::{AuthService, JwtAlgorithm, ephemeral_secret};
+use iace_app::customers::CustomerService;
+use iace_db::SqlStore;
+use iace_domain::memory::MemoryConfig;
+use iace_domain::ports::{Clock, SystemClock};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http::{self, state::AppState};
+
+/// A bound, ready-to-serve application.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    port: u16,
+    shutdown_timeout: std::time::Duration,
+}
+
+/// Builds every service over the store.
+///
+/// # Errors
+/// When the auth configuration is unusable.
+pub fn state(config: &Config, store: SqlStore) -> anyhow::Result<AppState> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let fallback = match (config.auth.jwt_algorithm, &config.auth.jwt_secret) {
+        (JwtAlgorithm::Hs256, None) => {
+            tracing::warn!(
+                "auth.jwt_secret is not set: using a random secret; access tokens will not survive a restart"
+            );
+            Some(ephemeral_secret()?)
+        }
+        _ => None,
+    };
+    let auth = AuthService::new(
+        &config.auth.to_auth_config(fallback),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        clock.clone(),
+    )?;
+    let customers = CustomerService::new(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        clock,
+        MemoryConfig::default(),
+    );
+    Ok(AppState { auth: Arc::new(auth), customers: Arc::new(customers), store })
+}
+
+impl Application {
+    /// Connects to the database (migrating when configured), builds the state
+    /// and binds the listener.
+    ///
+    /// # Errors
+    /// Database, configuration or bind failures.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = SqlStore::connect(&config.database).await?;
+        let state = state(&config, store)?;
+        let router = http::router(state, &config.server);
+        let listener = TcpListener::bind(config.server.bind).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Self { listener, router, port, shutdown_timeout: config.server.shutdown_timeout() })
+    }
+
+    /// The bound port (useful with `bind = 127.0.0.1:0`).
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and gives
+    /// in-flight requests up to the shutdown timeout to finish.
+    ///
+    /// # Errors
+    /// I/O errors of the listener.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let timeout = self.shutdown_timeout;
+        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = tx.send(());
+        });
+        let mut serve = std::pin::pin!(serve.into_future());
+        tokio::select! {
+            result = &mut serve => result,
+            () = async {
+                let _ = rx.await;
+                tokio::time::sleep(timeout).await;
+            } => {
+                tracing::warn!(?timeout, "in-flight requests did not finish in time; stopping");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
