@@ -56,7 +56,7 @@ macro_rules! suites {
     };
 }
 
-suites!(orgs, customers);
+suites!(orgs, customers, patterns, memories);
 
 #[allow(unused_imports)]
 use contracts as _;

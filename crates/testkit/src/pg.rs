@@ -32,10 +32,10 @@ async fn server_url() -> String {
     // Test configuration is read here, once, by design: this is the test-support
     // crate's only input.
     #[allow(clippy::disallowed_methods)]
-    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        if !url.trim().is_empty() {
-            return url;
-        }
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL")
+        && !url.trim().is_empty()
+    {
+        return url;
     }
     if !docker_available() {
         panic!("{HOW_TO}");

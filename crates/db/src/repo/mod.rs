@@ -1,7 +1,9 @@
 //! One module per port; each implements it for [`crate::SqlStore`].
 
 mod customers;
+mod memories;
 mod orgs;
+mod patterns;
 
 use iace_domain::ports::{Page, PageRequest};
 use sea_orm::{

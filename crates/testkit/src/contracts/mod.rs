@@ -4,7 +4,9 @@
 //! A failing assertion names its case in the message.
 
 pub mod customers;
+pub mod memories;
 pub mod orgs;
+pub mod patterns;
 
 /// Runs one case of a suite on a fresh harness, naming it if it fails.
 macro_rules! case {
