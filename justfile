@@ -78,6 +78,13 @@ audit:
 coverage:
     cargo llvm-cov nextest --workspace --all-features --lcov --output-path lcov.info
 
+# Vector-search benchmark on Postgres + pgvector: p50/p95/p99 latency and recall@10 of
+# PatternStore::find_similar over 100 000 patterns of dimension 768 (creates and drops its own
+# database `iace_bench_vector`). Needs TEST_DATABASE_URL (`eval "$(scripts/test-services.sh start)"`)
+# or `--url`; other flags: --rows N --queries Q --ef-search 40,100,200 --keep.
+bench-vector *ARGS:
+    cargo run --release -p iace-db --example bench_vector -- {{ARGS}}
+
 # A later issue (the HTTP API) replaces this with the server: `cargo run -p iace-api`.
 
 # Run the embedded end-to-end example (until the API server exists).

@@ -129,7 +129,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Pretty, filter: "info".to_owned() }
+        Self {
+            format: LogFormat::Pretty,
+            filter: "info".to_owned(),
+        }
     }
 }
 
@@ -175,7 +178,9 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
     // to tools (e.g. the test-services script) and must not fail the start.
     let mut pairs = Vec::new();
     for (key, value) in env {
-        let Some(rest) = key.strip_prefix("IACE_") else { continue };
+        let Some(rest) = key.strip_prefix("IACE_") else {
+            continue;
+        };
         let rest = rest.to_ascii_lowercase();
         let path = if rest == "bind" {
             "server.bind".to_owned()
@@ -200,7 +205,9 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
         };
         figment = figment.merge(Serialized::default(&path, parsed));
     }
-    figment.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
+    figment
+        .extract()
+        .map_err(|e| ConfigError::Invalid(Box::new(e)))
 }
 
 #[cfg(test)]
@@ -212,20 +219,27 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn no_configuration_is_the_embedded_default() {
         let config = load(None, &[]).expect("defaults");
         assert_eq!(config.server.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.database.url.expose_secret(), "sqlite://./iace.db?mode=rwc");
+        assert_eq!(
+            config.database.url.expose_secret(),
+            "sqlite://./iace.db?mode=rwc"
+        );
         assert!(config.auth.jwt_secret.is_none());
     }
 
     #[test]
     fn environment_overrides_file_overrides_defaults() {
-        let dir = std::env::temp_dir().join(format!("iace-config-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("iace-config-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("iace.toml");
         let mut file = std::fs::File::create(&path).expect("file");
@@ -245,12 +259,24 @@ mod tests {
             ]),
         )
         .expect("load");
-        assert_eq!(config.server.bind.to_string(), "0.0.0.0:9000", "from the file");
+        assert_eq!(
+            config.server.bind.to_string(),
+            "0.0.0.0:9000",
+            "from the file"
+        );
         assert_eq!(config.server.request_timeout_ms, 2500, "env beats the file");
         assert_eq!(config.database.max_connections, 4);
-        assert_eq!(config.database.url.expose_secret(), "postgres://u:p@db:5432/iace");
         assert_eq!(
-            config.auth.jwt_secret.as_ref().map(|s| s.expose_secret().to_owned()).as_deref(),
+            config.database.url.expose_secret(),
+            "postgres://u:p@db:5432/iace"
+        );
+        assert_eq!(
+            config
+                .auth
+                .jwt_secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned())
+                .as_deref(),
             Some("12345678901234567890123456789012"),
             "a numeric-looking secret stays text"
         );

@@ -81,8 +81,16 @@ async fn main() -> anyhow::Result<()> {
             store.migrate(config.database.embedding_dimension).await?;
             tracing::info!("migrations applied");
         }
-        Command::Org { command: OrgCommand::Create { name, owner_email, owner_password } } => {
-            let email = Email::parse(&owner_email).context("--owner-email is not an e-mail address")?;
+        Command::Org {
+            command:
+                OrgCommand::Create {
+                    name,
+                    owner_email,
+                    owner_password,
+                },
+        } => {
+            let email =
+                Email::parse(&owner_email).context("--owner-email is not an e-mail address")?;
             let store = SqlStore::connect(&config.database).await?;
             let state = startup::state(&config, store)?;
             let password = owner_password.map(SecretString::from);

@@ -52,7 +52,11 @@ pub fn state(config: &Config, store: SqlStore) -> anyhow::Result<AppState> {
         clock,
         MemoryConfig::default(),
     );
-    Ok(AppState { auth: Arc::new(auth), customers: Arc::new(customers), store })
+    Ok(AppState {
+        auth: Arc::new(auth),
+        customers: Arc::new(customers),
+        store,
+    })
 }
 
 impl Application {
@@ -67,7 +71,12 @@ impl Application {
         let router = http::router(state, &config.server);
         let listener = TcpListener::bind(config.server.bind).await?;
         let port = listener.local_addr()?.port();
-        Ok(Self { listener, router, port, shutdown_timeout: config.server.shutdown_timeout() })
+        Ok(Self {
+            listener,
+            router,
+            port,
+            shutdown_timeout: config.server.shutdown_timeout(),
+        })
     }
 
     /// The bound port (useful with `bind = 127.0.0.1:0`).
@@ -81,7 +90,10 @@ impl Application {
     ///
     /// # Errors
     /// I/O errors of the listener.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let timeout = self.shutdown_timeout;
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {

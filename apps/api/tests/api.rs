@@ -50,9 +50,14 @@ impl TestApp {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (url, database, dir) = match backend {
             Backend::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("iace-api-{}", uuid::Uuid::new_v4().simple()));
+                let dir = std::env::temp_dir()
+                    .join(format!("iace-api-{}", uuid::Uuid::new_v4().simple()));
                 std::fs::create_dir_all(&dir).expect("temp dir");
-                (format!("sqlite://{}?mode=rwc", dir.join("iace.db").display()), None, Some(TempDir(dir)))
+                (
+                    format!("sqlite://{}?mode=rwc", dir.join("iace.db").display()),
+                    None,
+                    Some(TempDir(dir)),
+                )
             }
             Backend::Postgres => {
                 let db = TestDatabase::create(iace_migrations::DEFAULT_EMBEDDING_DIMENSION).await;
@@ -76,7 +81,10 @@ impl TestApp {
     }
 
     async fn store(&self) -> SqlStore {
-        let config = DbConfig { migrate_on_connect: false, ..self.config.database.clone() };
+        let config = DbConfig {
+            migrate_on_connect: false,
+            ..self.config.database.clone()
+        };
         SqlStore::connect(&config).await.expect("store")
     }
 
@@ -86,7 +94,11 @@ impl TestApp {
         let password = "correct horse battery".to_owned();
         let created = state
             .auth
-            .bootstrap_org(name, Email::parse(&email).expect("email"), Some(&SecretString::from(password.clone())))
+            .bootstrap_org(
+                name,
+                Email::parse(&email).expect("email"),
+                Some(&SecretString::from(password.clone())),
+            )
             .await
             .expect("bootstrap");
         Org {
@@ -98,7 +110,13 @@ impl TestApp {
         }
     }
 
-    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -126,7 +144,12 @@ impl TestApp {
 
     async fn login(&self, org: &Org) -> Value {
         let (status, body, _) = self
-            .call(Method::POST, "/v1/auth/login", None, Some(json!({"email": org.email, "password": org.password})))
+            .call(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": org.email, "password": org.password})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
@@ -138,7 +161,10 @@ fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode, code: 
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], expected.as_u16(), "{body}");
     assert_eq!(body["type"], format!("urn:iace:problem:{code}"));
-    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -152,17 +178,38 @@ async fn health_readiness_openapi_and_docs() {
         assert_eq!(body["checks"][0], json!({"name": "database", "ok": true}));
         let (s, spec, _) = app.call(Method::GET, "/openapi.json", None, None).await;
         assert_eq!(s, StatusCode::OK);
-        assert!(spec["openapi"].as_str().unwrap_or_default().starts_with("3.1"), "{}", spec["openapi"]);
+        assert!(
+            spec["openapi"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("3.1"),
+            "{}",
+            spec["openapi"]
+        );
         for path in [
-            "/healthz", "/readyz", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/revoke", "/v1/me",
-            "/v1/api-keys", "/v1/api-keys/{id}", "/v1/customers", "/v1/customers/lookup",
-            "/v1/customers/{id}", "/v1/customers/{id}/memory",
+            "/healthz",
+            "/readyz",
+            "/v1/auth/login",
+            "/v1/auth/refresh",
+            "/v1/auth/revoke",
+            "/v1/me",
+            "/v1/api-keys",
+            "/v1/api-keys/{id}",
+            "/v1/customers",
+            "/v1/customers/lookup",
+            "/v1/customers/{id}",
+            "/v1/customers/{id}/memory",
         ] {
             assert!(spec["paths"][path].is_object(), "{path} is not documented");
         }
         assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
         assert!(spec["components"]["schemas"]["Problem"].is_object());
-        let docs = app.client.get(format!("{}/docs", app.base)).send().await.expect("docs");
+        let docs = app
+            .client
+            .get(format!("{}/docs", app.base))
+            .send()
+            .await
+            .expect("docs");
         assert_eq!(docs.status(), StatusCode::OK);
         assert!(docs.text().await.expect("html").contains("<html"));
     }
@@ -179,7 +226,10 @@ async fn problem_format_is_pinned() {
         .await
         .expect("send");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     assert_eq!(response.headers()["x-request-id"], "req-123");
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     let body: Value = response.json().await.expect("json");
@@ -197,7 +247,10 @@ async fn problem_format_is_pinned() {
     // A generated request id when none (or a hostile one) is sent.
     let (s, body, headers) = app.call(Method::GET, "/nope", None, None).await;
     assert_problem(s, &body, StatusCode::NOT_FOUND, "route_not_found");
-    assert_eq!(body["request_id"], headers["x-request-id"].to_str().expect("id"));
+    assert_eq!(
+        body["request_id"],
+        headers["x-request-id"].to_str().expect("id")
+    );
 }
 
 #[tokio::test]
@@ -217,34 +270,92 @@ async fn login_me_refresh_rotation_and_reuse_detection() {
         assert_eq!(me["kind"], "user");
 
         let (s, body, headers) = app
-            .call(Method::POST, "/v1/auth/login", None, Some(json!({"email": org.email, "password": "wrong password!"})))
+            .call(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": org.email, "password": "wrong password!"})),
+            )
             .await;
         assert_problem(s, &body, StatusCode::UNAUTHORIZED, "invalid_credentials");
         assert_eq!(headers["www-authenticate"], "Bearer");
         let (s, body, _) = app
-            .call(Method::POST, "/v1/auth/login", None, Some(json!({"email": "nobody@example.com", "password": "whatever123"})))
+            .call(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": "nobody@example.com", "password": "whatever123"})),
+            )
             .await;
         assert_problem(s, &body, StatusCode::UNAUTHORIZED, "invalid_credentials");
 
-        let first = tokens["refresh_token"].as_str().expect("refresh").to_owned();
-        let (s, rotated, _) = app.call(Method::POST, "/v1/auth/refresh", None, Some(json!({"refresh_token": first}))).await;
+        let first = tokens["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned();
+        let (s, rotated, _) = app
+            .call(
+                Method::POST,
+                "/v1/auth/refresh",
+                None,
+                Some(json!({"refresh_token": first})),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{rotated}");
-        let second = rotated["refresh_token"].as_str().expect("refresh").to_owned();
+        let second = rotated["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned();
         assert_ne!(first, second);
         // The rotated token again: theft. The whole family dies, the new one too.
-        let (s, body, _) = app.call(Method::POST, "/v1/auth/refresh", None, Some(json!({"refresh_token": first}))).await;
+        let (s, body, _) = app
+            .call(
+                Method::POST,
+                "/v1/auth/refresh",
+                None,
+                Some(json!({"refresh_token": first})),
+            )
+            .await;
         assert_problem(s, &body, StatusCode::UNAUTHORIZED, "token_reused");
-        let (s, body, _) = app.call(Method::POST, "/v1/auth/refresh", None, Some(json!({"refresh_token": second}))).await;
+        let (s, body, _) = app
+            .call(
+                Method::POST,
+                "/v1/auth/refresh",
+                None,
+                Some(json!({"refresh_token": second})),
+            )
+            .await;
         assert_problem(s, &body, StatusCode::UNAUTHORIZED, "token_reused");
 
         // Revocation ends a session.
         let fresh = app.login(&org).await;
         let token = fresh["refresh_token"].as_str().expect("refresh");
-        let (s, _, _) = app.call(Method::POST, "/v1/auth/revoke", None, Some(json!({"refresh_token": token}))).await;
+        let (s, _, _) = app
+            .call(
+                Method::POST,
+                "/v1/auth/revoke",
+                None,
+                Some(json!({"refresh_token": token})),
+            )
+            .await;
         assert_eq!(s, StatusCode::NO_CONTENT);
-        let (s, body, _) = app.call(Method::POST, "/v1/auth/refresh", None, Some(json!({"refresh_token": token}))).await;
+        let (s, body, _) = app
+            .call(
+                Method::POST,
+                "/v1/auth/refresh",
+                None,
+                Some(json!({"refresh_token": token})),
+            )
+            .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
-        let (s, body, _) = app.call(Method::POST, "/v1/auth/refresh", None, Some(json!({"refresh_token": "rt_garbage"}))).await;
+        let (s, body, _) = app
+            .call(
+                Method::POST,
+                "/v1/auth/refresh",
+                None,
+                Some(json!({"refresh_token": "rt_garbage"})),
+            )
+            .await;
         assert_problem(s, &body, StatusCode::UNAUTHORIZED, "invalid_token");
     }
 }
@@ -254,7 +365,10 @@ async fn forged_expired_and_orphaned_tokens_are_rejected() {
     use base64::Engine as _;
     let app = TestApp::spawn(Backend::Sqlite).await;
     let org = app.org("Acme").await;
-    let access = app.login(&org).await["access_token"].as_str().expect("access").to_owned();
+    let access = app.login(&org).await["access_token"]
+        .as_str()
+        .expect("access")
+        .to_owned();
     let parts: Vec<&str> = access.split('.').collect();
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     // alg: none, no signature.
@@ -263,10 +377,16 @@ async fn forged_expired_and_orphaned_tokens_are_rejected() {
     let (s, body) = app.get("/v1/me", &forged).await;
     assert_problem(s, &body, StatusCode::UNAUTHORIZED, "invalid_token");
     // Tampered payload (role upgrade) with the old signature.
-    let mut claims: Value = serde_json::from_slice(&b64.decode(parts[1]).expect("b64")).expect("claims");
+    let mut claims: Value =
+        serde_json::from_slice(&b64.decode(parts[1]).expect("b64")).expect("claims");
     claims["role"] = json!("owner");
     claims["org"] = json!(uuid::Uuid::new_v4().to_string());
-    let tampered = format!("{}.{}.{}", parts[0], b64.encode(claims.to_string()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(claims.to_string()),
+        parts[2]
+    );
     let (s, body) = app.get("/v1/me", &tampered).await;
     assert_problem(s, &body, StatusCode::UNAUTHORIZED, "invalid_token");
     // Signed with another key.
@@ -281,17 +401,31 @@ async fn forged_expired_and_orphaned_tokens_are_rejected() {
     // Expired, correctly signed.
     let now = chrono::Utc::now().timestamp();
     let expired = json!({"sub": org.user_id, "org": org.id, "role": "owner", "iat": now - 3600, "exp": now - 600, "jti": "x", "iss": "iace"});
-    let expired = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &expired, &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes())).expect("encode");
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &expired,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("encode");
     let (s, body) = app.get("/v1/me", &expired).await;
     assert_problem(s, &body, StatusCode::UNAUTHORIZED, "token_expired");
     // Not a bearer scheme.
-    let response = app.client.get(format!("{}/v1/me", app.base)).header("authorization", "Basic abc").send().await.expect("send");
+    let response = app
+        .client
+        .get(format!("{}/v1/me", app.base))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     // A deleted user's token stops working at once.
     use iace_domain::ports::UserRepository as _;
     let store = app.store().await;
     store
-        .delete(org.id.parse().expect("org"), org.user_id.parse().expect("user"))
+        .delete(
+            org.id.parse().expect("org"),
+            org.user_id.parse().expect("user"),
+        )
         .await
         .expect("delete user");
     let (s, body) = app.get("/v1/me", &access).await;
@@ -303,31 +437,66 @@ async fn api_key_lifecycle_and_roles() {
     for backend in BACKENDS {
         let app = TestApp::spawn(backend).await;
         let org = app.org("Acme").await;
-        let (s, created) = app.post("/v1/api-keys", &org.api_key, json!({"name": "billing", "role": "member"})).await;
+        let (s, created) = app
+            .post(
+                "/v1/api-keys",
+                &org.api_key,
+                json!({"name": "billing", "role": "member"}),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{created}");
         let secret = created["secret"].as_str().expect("secret").to_owned();
         assert!(secret.starts_with(created["prefix"].as_str().expect("prefix")));
         let (s, me) = app.get("/v1/me", &secret).await;
         assert_eq!(s, StatusCode::OK);
-        assert_eq!((me["kind"].clone(), me["role"].clone()), (json!("api_key"), json!("member")));
+        assert_eq!(
+            (me["kind"].clone(), me["role"].clone()),
+            (json!("api_key"), json!("member"))
+        );
 
         let (s, list) = app.get("/v1/api-keys", &org.api_key).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
-        assert!(list.to_string().find(&secret).is_none(), "secrets are never listed");
+        assert!(
+            list.to_string().find(&secret).is_none(),
+            "secrets are never listed"
+        );
 
         // A member may not manage keys, nor mint a key above its role.
-        let (s, body) = app.post("/v1/api-keys", &secret, json!({"name": "x"})).await;
+        let (s, body) = app
+            .post("/v1/api-keys", &secret, json!({"name": "x"}))
+            .await;
         assert_problem(s, &body, StatusCode::FORBIDDEN, "forbidden");
-        let (s, body) = app.post("/v1/api-keys", &org.api_key, json!({"name": ""})).await;
-        assert_problem(s, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        let (s, body) = app
+            .post("/v1/api-keys", &org.api_key, json!({"name": ""}))
+            .await;
+        assert_problem(
+            s,
+            &body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
 
         let id = created["id"].as_str().expect("id");
-        let (s, _, _) = app.call(Method::DELETE, &format!("/v1/api-keys/{id}"), Some(&org.api_key), None).await;
+        let (s, _, _) = app
+            .call(
+                Method::DELETE,
+                &format!("/v1/api-keys/{id}"),
+                Some(&org.api_key),
+                None,
+            )
+            .await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (s, body) = app.get("/v1/me", &secret).await;
         assert_problem(s, &body, StatusCode::UNAUTHORIZED, "revoked_key");
-        let (s, body, _) = app.call(Method::DELETE, &format!("/v1/api-keys/{}", uuid::Uuid::new_v4()), Some(&org.api_key), None).await;
+        let (s, body, _) = app
+            .call(
+                Method::DELETE,
+                &format!("/v1/api-keys/{}", uuid::Uuid::new_v4()),
+                Some(&org.api_key),
+                None,
+            )
+            .await;
         assert_problem(s, &body, StatusCode::NOT_FOUND, "not_found");
         let (s, body) = app.get("/v1/me", "iace_unknown_key").await;
         assert_problem(s, &body, StatusCode::UNAUTHORIZED, "invalid_token");
@@ -347,24 +516,75 @@ async fn customers_crud_validation_and_tenancy() {
         assert_eq!(c["tier"], "vip");
         let id = c["id"].as_str().expect("id").to_owned();
 
-        let (s, body) = app.post("/v1/customers", &a.api_key, json!({"phone": "not a number", "email": "nope", "language": "klingon-9"})).await;
-        assert_problem(s, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-        let fields: Vec<_> = body["errors"].as_array().expect("errors").iter().map(|e| e["field"].clone()).collect();
-        assert_eq!(fields, vec![json!("phone"), json!("email"), json!("language")]);
-        let (s, body) = app.post("/v1/customers", &a.api_key, json!({"phone": "+14155550100"})).await;
+        let (s, body) = app
+            .post(
+                "/v1/customers",
+                &a.api_key,
+                json!({"phone": "not a number", "email": "nope", "language": "klingon-9"}),
+            )
+            .await;
+        assert_problem(
+            s,
+            &body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        let fields: Vec<_> = body["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .map(|e| e["field"].clone())
+            .collect();
+        assert_eq!(
+            fields,
+            vec![json!("phone"), json!("email"), json!("language")]
+        );
+        let (s, body) = app
+            .post(
+                "/v1/customers",
+                &a.api_key,
+                json!({"phone": "+14155550100"}),
+            )
+            .await;
         assert_problem(s, &body, StatusCode::CONFLICT, "already_exists");
-        let (s, body) = app.post("/v1/customers", &a.api_key, json!({"phone": "+14155550101", "surprise": 1})).await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are rejected: {body}");
+        let (s, body) = app
+            .post(
+                "/v1/customers",
+                &a.api_key,
+                json!({"phone": "+14155550101", "surprise": 1}),
+            )
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown fields are rejected: {body}"
+        );
 
         let (s, got) = app.get(&format!("/v1/customers/{id}"), &a.api_key).await;
         assert_eq!((s, got["name"].clone()), (StatusCode::OK, json!("Jane")));
-        let (s, found) = app.get("/v1/customers/lookup?phone=%2B1%20415%20555%200100", &a.api_key).await;
+        let (s, found) = app
+            .get(
+                "/v1/customers/lookup?phone=%2B1%20415%20555%200100",
+                &a.api_key,
+            )
+            .await;
         assert_eq!((s, found["id"].clone()), (StatusCode::OK, json!(id)));
         let (s, updated, _) = app
-            .call(Method::PUT, &format!("/v1/customers/{id}"), Some(&a.api_key), Some(json!({"phone": "+14155550111", "name": "Jane R."})))
+            .call(
+                Method::PUT,
+                &format!("/v1/customers/{id}"),
+                Some(&a.api_key),
+                Some(json!({"phone": "+14155550111", "name": "Jane R."})),
+            )
             .await;
-        assert_eq!((s, updated["phone"].clone()), (StatusCode::OK, json!("+14155550111")), "{updated}");
-        let (s, memory) = app.get(&format!("/v1/customers/{id}/memory"), &a.api_key).await;
+        assert_eq!(
+            (s, updated["phone"].clone()),
+            (StatusCode::OK, json!("+14155550111")),
+            "{updated}"
+        );
+        let (s, memory) = app
+            .get(&format!("/v1/customers/{id}/memory"), &a.api_key)
+            .await;
         assert_eq!(s, StatusCode::OK, "{memory}");
         assert_eq!(memory["memory_ids"], json!([]));
 
@@ -373,38 +593,88 @@ async fn customers_crud_validation_and_tenancy() {
         assert_problem(s, &body, StatusCode::NOT_FOUND, "not_found");
         let (s, list) = app.get("/v1/customers", &b.api_key).await;
         assert_eq!((s, list["items"].clone()), (StatusCode::OK, json!([])));
-        let (s, _, _) = app.call(Method::PUT, &format!("/v1/customers/{id}"), Some(&b.api_key), Some(json!({"phone": "+14155550122"}))).await;
+        let (s, _, _) = app
+            .call(
+                Method::PUT,
+                &format!("/v1/customers/{id}"),
+                Some(&b.api_key),
+                Some(json!({"phone": "+14155550122"})),
+            )
+            .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (s, _, _) = app.call(Method::DELETE, &format!("/v1/customers/{id}"), Some(&b.api_key), None).await;
+        let (s, _, _) = app
+            .call(
+                Method::DELETE,
+                &format!("/v1/customers/{id}"),
+                Some(&b.api_key),
+                None,
+            )
+            .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
 
         // Pagination with opaque cursors.
         for n in 0..4 {
-            let (s, _) = app.post("/v1/customers", &a.api_key, json!({"phone": format!("+1415555020{n}")})).await;
+            let (s, _) = app
+                .post(
+                    "/v1/customers",
+                    &a.api_key,
+                    json!({"phone": format!("+1415555020{n}")}),
+                )
+                .await;
             assert_eq!(s, StatusCode::CREATED);
         }
         let (s, page) = app.get("/v1/customers?limit=3", &a.api_key).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(page["items"].as_array().map(Vec::len), Some(3));
         let cursor = page["next_cursor"].as_str().expect("cursor");
-        let (_, rest) = app.get(&format!("/v1/customers?limit=3&cursor={cursor}"), &a.api_key).await;
+        let (_, rest) = app
+            .get(
+                &format!("/v1/customers?limit=3&cursor={cursor}"),
+                &a.api_key,
+            )
+            .await;
         assert_eq!(rest["items"].as_array().map(Vec::len), Some(2));
         assert!(rest["next_cursor"].is_null());
         let (s, body) = app.get("/v1/customers?cursor=garbage", &a.api_key).await;
-        assert_problem(s, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_problem(
+            s,
+            &body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
         let (s, body) = app.get("/v1/customers?limit=0", &a.api_key).await;
-        assert_problem(s, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_problem(
+            s,
+            &body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
         let (s, body) = app.get("/v1/customers/not-a-uuid", &a.api_key).await;
         assert_problem(s, &body, StatusCode::BAD_REQUEST, "invalid_path");
 
         // Roles: a viewer reads but cannot write.
-        let (_, viewer) = app.post("/v1/api-keys", &a.api_key, json!({"name": "ro", "role": "viewer"})).await;
+        let (_, viewer) = app
+            .post(
+                "/v1/api-keys",
+                &a.api_key,
+                json!({"name": "ro", "role": "viewer"}),
+            )
+            .await;
         let viewer = viewer["secret"].as_str().expect("secret").to_owned();
         let (s, _) = app.get(&format!("/v1/customers/{id}"), &viewer).await;
         assert_eq!(s, StatusCode::OK);
-        let (s, body) = app.post("/v1/customers", &viewer, json!({"phone": "+14155550999"})).await;
+        let (s, body) = app
+            .post("/v1/customers", &viewer, json!({"phone": "+14155550999"}))
+            .await;
         assert_problem(s, &body, StatusCode::FORBIDDEN, "forbidden");
-        let (s, _, _) = app.call(Method::DELETE, &format!("/v1/customers/{id}"), Some(&a.api_key), None).await;
+        let (s, _, _) = app
+            .call(
+                Method::DELETE,
+                &format!("/v1/customers/{id}"),
+                Some(&a.api_key),
+                None,
+            )
+            .await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (s, _) = app.get(&format!("/v1/customers/{id}"), &a.api_key).await;
         assert_eq!(s, StatusCode::NOT_FOUND);

@@ -14,8 +14,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -104,7 +104,9 @@ pub enum AuthConfigError {
 /// # Errors
 /// When the operating system has no randomness to give.
 pub fn ephemeral_secret() -> Result<SecretString, AppError> {
-    Ok(SecretString::from(URL_SAFE_NO_PAD.encode(random_bytes::<48>()?)))
+    Ok(SecretString::from(
+        URL_SAFE_NO_PAD.encode(random_bytes::<48>()?),
+    ))
 }
 
 /// Who is calling.
@@ -269,7 +271,8 @@ impl AuthService {
                 (
                     EncodingKey::from_ed_pem(private.expose_secret().as_bytes())
                         .map_err(AuthConfigError::InvalidKey)?,
-                    DecodingKey::from_ed_pem(public.as_bytes()).map_err(AuthConfigError::InvalidKey)?,
+                    DecodingKey::from_ed_pem(public.as_bytes())
+                        .map_err(AuthConfigError::InvalidKey)?,
                     Algorithm::EdDSA,
                 )
             }
@@ -277,7 +280,8 @@ impl AuthService {
         let argon2 = Argon2::default();
         // Verified against when the e-mail is unknown, so a wrong e-mail takes
         // as long as a wrong password (no account enumeration by timing).
-        let salt = SaltString::encode_b64(b"iace-dummy-salt!").map_err(|_| AuthConfigError::WeakSecret)?;
+        let salt =
+            SaltString::encode_b64(b"iace-dummy-salt!").map_err(|_| AuthConfigError::WeakSecret)?;
         let dummy_hash = argon2
             .hash_password(b"not-a-real-password", &salt)
             .map_err(|_| AuthConfigError::WeakSecret)?
@@ -312,22 +316,35 @@ impl AuthService {
                 format!("passwords have at least {MIN_PASSWORD_LEN} characters"),
             ));
         }
-        let salt = SaltString::encode_b64(&random_bytes::<16>()?)
-            .map_err(|e| AppError::Internal { source: e.to_string().into() })?;
+        let salt =
+            SaltString::encode_b64(&random_bytes::<16>()?).map_err(|e| AppError::Internal {
+                source: e.to_string().into(),
+            })?;
         let hash = self
             .argon2
             .hash_password(password.as_bytes(), &salt)
-            .map_err(|e| AppError::Internal { source: e.to_string().into() })?;
+            .map_err(|e| AppError::Internal {
+                source: e.to_string().into(),
+            })?;
         Ok(SecretHash::new(hash.to_string()))
     }
 
     fn verify_password(&self, password: &str, hash: &str) -> bool {
         PasswordHash::new(hash)
-            .map(|parsed| self.argon2.verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                self.argon2
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     }
 
-    fn issue_access(&self, org: OrgId, user: UserId, role: Role) -> Result<(String, u64), AppError> {
+    fn issue_access(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: Role,
+    ) -> Result<(String, u64), AppError> {
         let now = self.clock.now().timestamp();
         let ttl = self.access_ttl.as_secs();
         let claims = Claims {
@@ -340,7 +357,9 @@ impl AuthService {
             iss: self.issuer.clone(),
         };
         let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)
-            .map_err(|e| AppError::Internal { source: Box::new(e) })?;
+            .map_err(|e| AppError::Internal {
+                source: Box::new(e),
+            })?;
         Ok((token, ttl))
     }
 
@@ -385,7 +404,11 @@ impl AuthService {
     /// # Errors
     /// [`AppError::Unauthenticated`] (`invalid_credentials`) for an unknown e-mail
     /// or a wrong password, indistinguishably; store errors.
-    pub async fn login(&self, email: &Email, password: &SecretString) -> Result<TokenPair, AppError> {
+    pub async fn login(
+        &self,
+        email: &Email,
+        password: &SecretString,
+    ) -> Result<TokenPair, AppError> {
         let user = self.users.find_by_email(email).await?;
         let Some(user) = user else {
             let _ = self.verify_password(password.expose_secret(), &self.dummy_hash);
@@ -457,7 +480,9 @@ impl AuthService {
     /// Store errors.
     pub async fn revoke(&self, token: &str) -> Result<(), AppError> {
         if let Some(stored) = self.tokens.find_by_hash(&token_hash(token)).await? {
-            self.tokens.revoke_family(stored.family_id, self.clock.now()).await?;
+            self.tokens
+                .revoke_family(stored.family_id, self.clock.now())
+                .await?;
         }
         Ok(())
     }
@@ -476,22 +501,34 @@ impl AuthService {
         validation.set_issuer(&[self.issuer.as_str()]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
         validation.leeway = 5;
-        let data = jsonwebtoken::decode::<Claims>(bearer, &self.decoding, &validation).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthenticated("token_expired"),
+        let data = jsonwebtoken::decode::<Claims>(bearer, &self.decoding, &validation).map_err(
+            |e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    unauthenticated("token_expired")
+                }
                 _ => unauthenticated("invalid_token"),
-            }
-        })?;
+            },
+        )?;
         let claims = data.claims;
-        let org = claims.org.parse::<OrgId>().map_err(|_| unauthenticated("invalid_token"))?;
-        let user = claims.sub.parse::<UserId>().map_err(|_| unauthenticated("invalid_token"))?;
+        let org = claims
+            .org
+            .parse::<OrgId>()
+            .map_err(|_| unauthenticated("invalid_token"))?;
+        let user = claims
+            .sub
+            .parse::<UserId>()
+            .map_err(|_| unauthenticated("invalid_token"))?;
         // A deleted user's tokens die with the user; a changed role applies now.
         let stored = match self.users.get(org, user).await {
             Ok(stored) => stored,
             Err(StoreError::NotFound { .. }) => return Err(unauthenticated("invalid_token")),
             Err(other) => return Err(other.into()),
         };
-        Ok(Principal { org_id: org, role: stored.role, subject: Subject::User(user) })
+        Ok(Principal {
+            org_id: org,
+            role: stored.role,
+            subject: Subject::User(user),
+        })
     }
 
     async fn authenticate_key(&self, key: &str) -> Result<Principal, AppError> {
@@ -505,13 +542,19 @@ impl AuthService {
             return Err(unauthenticated("revoked_key"));
         }
         // Last-used time is informational: stamp it at most once a minute.
-        let stale = stored.last_used_at.is_none_or(|t| now - t > chrono::Duration::seconds(60));
+        let stale = stored
+            .last_used_at
+            .is_none_or(|t| now - t > chrono::Duration::seconds(60));
         if stale {
             if let Err(err) = self.keys.touch(stored.id, now).await {
                 tracing::debug!(error = %err, "could not stamp API key use");
             }
         }
-        Ok(Principal { org_id: stored.org_id, role: stored.role, subject: Subject::ApiKey(stored.id) })
+        Ok(Principal {
+            org_id: stored.org_id,
+            role: stored.role,
+            subject: Subject::ApiKey(stored.id),
+        })
     }
 
     /// Creates an API key for the caller's organisation. The key cannot have
@@ -529,7 +572,8 @@ impl AuthService {
     ) -> Result<IssuedApiKey, AppError> {
         principal.require(Role::Admin)?;
         principal.require(role)?;
-        self.issue_key(principal.org_id, name, role, expires_at).await
+        self.issue_key(principal.org_id, name, role, expires_at)
+            .await
     }
 
     async fn issue_key(
@@ -541,7 +585,11 @@ impl AuthService {
     ) -> Result<IssuedApiKey, AppError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(AppError::invalid("name", "invalid_length", "names have 1-100 characters"));
+            return Err(AppError::invalid(
+                "name",
+                "invalid_length",
+                "names have 1-100 characters",
+            ));
         }
         let visible = URL_SAFE_NO_PAD.encode(random_bytes::<6>()?);
         let secret = URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
@@ -559,7 +607,10 @@ impl AuthService {
             expires_at,
         };
         self.keys.create(&key).await?;
-        Ok(IssuedApiKey { key, secret: SecretString::from(full) })
+        Ok(IssuedApiKey {
+            key,
+            secret: SecretString::from(full),
+        })
     }
 
     /// The caller's API keys (revoked ones included), one page.
@@ -579,16 +630,26 @@ impl AuthService {
     ///
     /// # Errors
     /// Forbidden below admin; NotFound; store errors.
-    pub async fn revoke_api_key(&self, principal: &Principal, id: ApiKeyId) -> Result<(), AppError> {
+    pub async fn revoke_api_key(
+        &self,
+        principal: &Principal,
+        id: ApiKeyId,
+    ) -> Result<(), AppError> {
         principal.require(Role::Admin)?;
-        Ok(self.keys.revoke(principal.org_id, id, self.clock.now()).await?)
+        Ok(self
+            .keys
+            .revoke(principal.org_id, id, self.clock.now())
+            .await?)
     }
 
     /// The signed-in user (`None` for an API key) and the organisation.
     ///
     /// # Errors
     /// NotFound when the user was deleted meanwhile; store errors.
-    pub async fn me(&self, principal: &Principal) -> Result<(Organization, Option<User>), AppError> {
+    pub async fn me(
+        &self,
+        principal: &Principal,
+    ) -> Result<(Organization, Option<User>), AppError> {
         let org = self.orgs.get(principal.org_id).await?;
         let user = match principal.subject {
             Subject::User(id) => Some(self.users.get(principal.org_id, id).await?),
@@ -612,7 +673,11 @@ impl AuthService {
     ) -> Result<Bootstrap, AppError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(AppError::invalid("name", "invalid_length", "names have 1-200 characters"));
+            return Err(AppError::invalid(
+                "name",
+                "invalid_length",
+                "names have 1-200 characters",
+            ));
         }
         let password_hash = match owner_password {
             Some(password) => self.hash_password(password)?,
@@ -644,7 +709,13 @@ impl AuthService {
             last_login_at: None,
         };
         self.users.create(&owner).await?;
-        let api_key = self.issue_key(org.id, "bootstrap", Role::Owner, None).await?;
-        Ok(Bootstrap { org, owner, api_key })
+        let api_key = self
+            .issue_key(org.id, "bootstrap", Role::Owner, None)
+            .await?;
+        Ok(Bootstrap {
+            org,
+            owner,
+            api_key,
+        })
     }
 }

@@ -46,7 +46,11 @@ impl std::fmt::Debug for CustomerService {
 
 fn check_name(name: Option<&str>) -> Result<(), AppError> {
     if name.is_some_and(|n| n.chars().count() > 200) {
-        return Err(AppError::invalid("name", "too_long", "names have at most 200 characters"));
+        return Err(AppError::invalid(
+            "name",
+            "too_long",
+            "names have at most 200 characters",
+        ));
     }
     Ok(())
 }
@@ -59,14 +63,23 @@ impl CustomerService {
         clock: Arc<dyn Clock>,
         memory: MemoryConfig,
     ) -> Self {
-        Self { customers, memories, clock, memory }
+        Self {
+            customers,
+            memories,
+            clock,
+            memory,
+        }
     }
 
     /// Creates a customer.
     ///
     /// # Errors
     /// Forbidden below member; Conflict when the phone is taken; store errors.
-    pub async fn create(&self, who: &Principal, input: CustomerInput) -> Result<Customer, AppError> {
+    pub async fn create(
+        &self,
+        who: &Principal,
+        input: CustomerInput,
+    ) -> Result<Customer, AppError> {
         who.require(Role::Member)?;
         check_name(input.name.as_deref())?;
         let now = self.clock.now();
@@ -99,7 +112,11 @@ impl CustomerService {
     ///
     /// # Errors
     /// NotFound; store errors.
-    pub async fn by_phone(&self, who: &Principal, phone: &PhoneNumber) -> Result<Customer, AppError> {
+    pub async fn by_phone(
+        &self,
+        who: &Principal,
+        phone: &PhoneNumber,
+    ) -> Result<Customer, AppError> {
         who.require(Role::Viewer)?;
         self.customers
             .find_by_phone(who.org_id, phone)
@@ -144,7 +161,11 @@ impl CustomerService {
     ///
     /// # Errors
     /// Store errors.
-    pub async fn list(&self, who: &Principal, page: PageRequest) -> Result<Page<Customer>, AppError> {
+    pub async fn list(
+        &self,
+        who: &Principal,
+        page: PageRequest,
+    ) -> Result<Page<Customer>, AppError> {
         who.require(Role::Viewer)?;
         Ok(self.customers.list(who.org_id, page).await?)
     }

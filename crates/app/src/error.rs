@@ -18,7 +18,11 @@ pub struct FieldError {
 impl FieldError {
     /// A field error.
     pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code, message: message.into() }
+        Self {
+            field: field.into(),
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -77,8 +81,14 @@ pub enum AppError {
 
 impl AppError {
     /// A validation error on one field.
-    pub fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self::Validation { errors: vec![FieldError::new(field, code, message)] }
+    pub fn invalid(
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Validation {
+            errors: vec![FieldError::new(field, code, message)],
+        }
     }
 
     /// A stable snake_case code for the error kind (the problem's `code`).
@@ -110,20 +120,28 @@ impl From<StoreError> for AppError {
             StoreError::Invalid { entity, reason } => Self::Validation {
                 errors: vec![FieldError::new(entity, "invalid", reason)],
             },
-            err @ StoreError::Unavailable { .. } => Self::Unavailable { source: Box::new(err) },
-            err @ StoreError::Corrupt { .. } => Self::Internal { source: Box::new(err) },
+            err @ StoreError::Unavailable { .. } => Self::Unavailable {
+                source: Box::new(err),
+            },
+            err @ StoreError::Corrupt { .. } => Self::Internal {
+                source: Box::new(err),
+            },
         }
     }
 }
 
 impl From<ProviderError> for AppError {
     fn from(err: ProviderError) -> Self {
-        Self::Unavailable { source: Box::new(err) }
+        Self::Unavailable {
+            source: Box::new(err),
+        }
     }
 }
 
 impl From<InfraError> for AppError {
     fn from(err: InfraError) -> Self {
-        Self::Unavailable { source: Box::new(err) }
+        Self::Unavailable {
+            source: Box::new(err),
+        }
     }
 }

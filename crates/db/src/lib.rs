@@ -24,5 +24,5 @@ mod repo;
 mod store;
 mod vector;
 
-pub use config::DbConfig;
+pub use config::{DEFAULT_HNSW_EF_SEARCH, DbConfig};
 pub use store::{Backend, ConnectError, SqlStore};

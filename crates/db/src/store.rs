@@ -6,7 +6,7 @@ use iace_domain::ports::StoreError;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use secrecy::ExposeSecret;
 
-use crate::config::DbConfig;
+use crate::config::{DEFAULT_HNSW_EF_SEARCH, DbConfig};
 
 /// Which database a [`SqlStore`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub enum ConnectError {
 pub struct SqlStore {
     pub(crate) db: DatabaseConnection,
     pub(crate) dimension: usize,
+    /// pgvector's `hnsw.ef_search` for vector queries ([`DbConfig::hnsw_ef_search`]).
+    pub(crate) ef_search: u32,
 }
 
 impl SqlStore {
@@ -97,6 +99,7 @@ impl SqlStore {
         let store = Self {
             db,
             dimension: config.embedding_dimension as usize,
+            ef_search: config.hnsw_ef_search,
         };
         if config.migrate_on_connect {
             store.migrate(config.embedding_dimension).await?;
@@ -110,7 +113,16 @@ impl SqlStore {
         Self {
             db,
             dimension: embedding_dimension,
+            ef_search: DEFAULT_HNSW_EF_SEARCH,
         }
+    }
+
+    /// The same store with another `hnsw.ef_search` ([`DbConfig::hnsw_ef_search`]),
+    /// e.g. after [`SqlStore::from_connection`] or to trade recall for speed.
+    #[must_use]
+    pub fn with_hnsw_ef_search(mut self, ef_search: u32) -> Self {
+        self.ef_search = ef_search;
+        self
     }
 
     /// Applies pending migrations.

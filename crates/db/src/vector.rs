@@ -103,22 +103,18 @@ pub(crate) async fn write<C: ConnectionTrait>(
     id: Uuid,
     embedding: Option<&Embedding>,
 ) -> Result<(), StoreError> {
-    let backend = db.get_database_backend();
-    let (expr, value) = match embedding {
-        Some(e) => param(backend, 1, e),
-        None => (placeholder(backend, 1), Value::String(None)),
-    };
+    let mut params = Params::new(db.get_database_backend());
+    // Clearing writes a literal NULL: a NULL bound as text is refused by a
+    // `vector` column on Postgres ("column is of type vector but expression is
+    // of type text").
+    let expr = params.optional_embedding(embedding);
     let sql = format!(
         "UPDATE {table} SET embedding = {expr} WHERE id = {}",
-        placeholder(backend, 2)
+        params.bind(id)
     );
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [value, id.into()],
-    ))
-    .await
-    .map_err(on(entity))?;
+    db.execute_raw(params.statement(sql))
+        .await
+        .map_err(on(entity))?;
     Ok(())
 }
 
@@ -195,6 +191,96 @@ pub(crate) async fn read_sqlite_candidates<C: ConnectionTrait>(
         out.push((id, from_blob(&bytes).map_err(|e| corrupt(entity, e))?));
     }
     Ok(out)
+}
+
+/// Bound values for a raw statement, numbered in the order they are bound
+/// (`$n` on Postgres, `?` on SQLite — so a value used twice is bound twice).
+#[derive(Debug)]
+pub(crate) struct Params {
+    backend: DbBackend,
+    values: Vec<Value>,
+}
+
+impl Params {
+    /// No values yet.
+    pub(crate) fn new(backend: DbBackend) -> Self {
+        Self {
+            backend,
+            values: Vec::new(),
+        }
+    }
+
+    /// Binds `value`; returns its placeholder.
+    pub(crate) fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        placeholder(self.backend, self.values.len())
+    }
+
+    /// Binds an embedding; returns its SQL expression (`CAST($n AS vector)` on
+    /// Postgres).
+    pub(crate) fn embedding(&mut self, embedding: &Embedding) -> String {
+        let (expr, value) = param(self.backend, self.values.len() + 1, embedding);
+        self.values.push(value);
+        expr
+    }
+
+    /// Binds an optional embedding; `NULL` (a literal, so no text-typed NULL
+    /// meets a `vector` column) when there is none.
+    pub(crate) fn optional_embedding(&mut self, embedding: Option<&Embedding>) -> String {
+        embedding.map_or_else(|| "NULL".to_owned(), |e| self.embedding(e))
+    }
+
+    /// The statement `sql` with these values.
+    pub(crate) fn statement(self, sql: String) -> Statement {
+        Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
+
+    /// The values alone (for [`read_sqlite_candidates`]).
+    pub(crate) fn into_values(self) -> Vec<Value> {
+        self.values
+    }
+}
+
+/// pgvector's HNSW search settings for the rest of transaction `txn`: a
+/// candidate list of `ef_search` (at least `k`, at most pgvector's 1000), and
+/// iterative scans in strict distance order, so that rows removed by the
+/// query's filters (other orgs, other kinds) do not leave fewer than `k`
+/// results (pgvector >= 0.8).
+pub(crate) async fn pg_search_settings<C: ConnectionTrait>(
+    txn: &C,
+    entity: &'static str,
+    ef_search: u32,
+    k: u32,
+) -> Result<(), StoreError> {
+    let ef = ef_search.max(k).clamp(1, 1000);
+    // SET takes no bound parameters; `ef` is an integer, so formatting is safe.
+    txn.execute_unprepared(&format!(
+        "SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = strict_order"
+    ))
+    .await
+    .map_err(on(entity))?;
+    Ok(())
+}
+
+/// The `k` candidates most similar to `query` by exact cosine similarity, most
+/// similar first (ties by id), with their similarity. A stored embedding of
+/// another dimension is corrupt.
+pub(crate) fn nearest(
+    entity: &'static str,
+    query: &Embedding,
+    candidates: Vec<(Uuid, Embedding)>,
+    k: usize,
+) -> Result<Vec<(Uuid, f64, Embedding)>, StoreError> {
+    let mut scored = Vec::with_capacity(candidates.len());
+    for (id, embedding) in candidates {
+        let similarity = query
+            .cosine_similarity(&embedding)
+            .map_err(|e| corrupt(entity, e))?;
+        scored.push((id, similarity, embedding));
+    }
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    scored.truncate(k);
+    Ok(scored)
 }
 
 #[cfg(test)]

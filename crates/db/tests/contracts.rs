@@ -67,7 +67,9 @@ suites!(
     experiments,
     agents,
     personas,
-    inbox
+    inbox,
+    patterns,
+    memories
 );
 
 #[allow(unused_imports)]

@@ -257,3 +257,41 @@ pub fn inbox_event(n: u32, at: DateTime<Utc>) -> iace_domain::ports::NewInboxEve
         received_at: micros(at),
     }
 }
+
+/// A learned pattern of `org` (objection handling, never used) with the seeded
+/// [`embedding`] of `dimension`.
+pub fn pattern(org: OrgId, dimension: usize, seed: u64) -> iace_domain::LearnedPattern {
+    iace_domain::LearnedPattern {
+        id: iace_domain::PatternId::new(),
+        org_id: org,
+        kind: iace_domain::PatternKind::ObjectionHandling,
+        trigger: format!("caller disputes a late fee ({seed})"),
+        response: "Offer to waive the fee once, then explain autopay.".into(),
+        embedding: Some(embedding(dimension, seed)),
+        uses: 0,
+        successes: 0,
+        created_at: now(),
+        last_used_at: None,
+    }
+}
+
+/// A memory of `customer` in `org`, importance 0.5, created now, with the
+/// seeded [`embedding`] of `dimension`.
+pub fn memory(
+    org: OrgId,
+    customer: CustomerId,
+    dimension: usize,
+    seed: u64,
+) -> iace_domain::CustomerMemory {
+    iace_domain::CustomerMemory {
+        id: iace_domain::MemoryId::new(),
+        org_id: org,
+        customer_id: customer,
+        call_id: None,
+        summary: format!("Asked to move the appointment to Friday ({seed})"),
+        facts: vec!["prefers mornings".into(), "account 4411".into()],
+        importance: iace_domain::Importance::DEFAULT,
+        embedding: Some(embedding(dimension, seed)),
+        created_at: now(),
+    }
+}

@@ -45,7 +45,11 @@ pub struct ProblemField {
 
 impl From<FieldError> for ProblemField {
     fn from(e: FieldError) -> Self {
-        Self { field: e.field, code: e.code.to_owned(), message: e.message }
+        Self {
+            field: e.field,
+            code: e.code.to_owned(),
+            message: e.message,
+        }
     }
 }
 
@@ -63,7 +67,12 @@ pub struct ApiError {
 
 impl ApiError {
     /// A problem with the given parts.
-    pub fn new(status: StatusCode, code: &str, title: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: &str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             code: code.to_owned(),
@@ -93,7 +102,12 @@ impl ApiError {
 
     /// 404 for an unknown route.
     pub fn route_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "route_not_found", "Not found", "no such route")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            "Not found",
+            "no such route",
+        )
     }
 
     /// The status.
@@ -106,9 +120,12 @@ impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
         let code = err.code();
         match err {
-            AppError::NotFound { entity } => {
-                Self::new(StatusCode::NOT_FOUND, code, "Not found", format!("{entity} not found"))
-            }
+            AppError::NotFound { entity } => Self::new(
+                StatusCode::NOT_FOUND,
+                code,
+                "Not found",
+                format!("{entity} not found"),
+            ),
             AppError::Conflict { message, .. } => {
                 Self::new(StatusCode::CONFLICT, code, "Conflict", message)
             }
@@ -130,7 +147,9 @@ impl From<AppError> for ApiError {
                     match code {
                         "missing_credentials" => "send Authorization: Bearer <token or API key>",
                         "token_expired" => "the token has expired",
-                        "token_reused" => "this refresh token was already used; the session is revoked",
+                        "token_reused" => {
+                            "this refresh token was already used; the session is revoked"
+                        }
                         "invalid_credentials" => "wrong e-mail or password",
                         "revoked_key" => "the API key is revoked or expired",
                         _ => "the credentials are not valid",
@@ -185,13 +204,23 @@ impl From<JsonRejection> for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_path", "Bad path", rejection.body_text())
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+            "Bad path",
+            rejection.body_text(),
+        )
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_query", "Bad query", rejection.body_text())
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "Bad query",
+            rejection.body_text(),
+        )
     }
 }
 
@@ -209,7 +238,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if self.www_authenticate {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

@@ -37,17 +37,25 @@ pub struct Auth(pub Principal);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or(AppError::Unauthenticated { code: "missing_credentials" })?;
-        let (scheme, credential) = header
-            .split_once(' ')
-            .ok_or(AppError::Unauthenticated { code: "invalid_token" })?;
+            .ok_or(AppError::Unauthenticated {
+                code: "missing_credentials",
+            })?;
+        let (scheme, credential) = header.split_once(' ').ok_or(AppError::Unauthenticated {
+            code: "invalid_token",
+        })?;
         if !scheme.eq_ignore_ascii_case("bearer") || credential.trim().is_empty() {
-            return Err(AppError::Unauthenticated { code: "invalid_token" }.into());
+            return Err(AppError::Unauthenticated {
+                code: "invalid_token",
+            }
+            .into());
         }
         let principal = state.auth.authenticate(credential.trim()).await?;
         tracing::Span::current().record("org_id", tracing::field::display(principal.org_id));

@@ -54,7 +54,9 @@ impl Modify for Security {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An access token (JWT) from /v1/auth/login, or an API key (iace_...)."))
+                    .description(Some(
+                        "An access token (JWT) from /v1/auth/login, or an API key (iace_...).",
+                    ))
                     .build(),
             ),
         );
@@ -90,17 +92,22 @@ fn layered(router: Router, server: &ServerConfig) -> Router {
     let mut router = router
         .layer(CompressionLayer::new())
         .layer(RequestBodyLimitLayer::new(server.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, server.request_timeout()))
-        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
-            tracing::error!("handler panicked");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "Internal server error",
-                "something went wrong on our side",
-            )
-            .into_response()
-        }));
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            server.request_timeout(),
+        ))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("handler panicked");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "Internal server error",
+                    "something went wrong on our side",
+                )
+                .into_response()
+            },
+        ));
     if let Some(cors) = cors(&server.cors_allowed_origins) {
         router = router.layer(cors);
     }
@@ -119,8 +126,19 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::HeaderName::from_static("x-request-id"), header::HeaderName::from_static("idempotency-key")])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::HeaderName::from_static("x-request-id"),
+                header::HeaderName::from_static("idempotency-key"),
+            ])
             .expose_headers([header::HeaderName::from_static("x-request-id")])
             .max_age(Duration::from_secs(600)),
     )

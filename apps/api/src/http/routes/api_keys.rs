@@ -123,10 +123,17 @@ pub async fn create_api_key(
     Json(body): Json<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
     if body.expires_at.is_some_and(|t| t <= Utc::now()) {
-        return Err(ApiError::invalid("expires_at", "in_the_past", "expiry must be in the future"));
+        return Err(ApiError::invalid(
+            "expires_at",
+            "in_the_past",
+            "expiry must be in the future",
+        ));
     }
     let role = body.role.map_or(Role::Member, Role::from);
-    let issued = state.auth.create_api_key(&who, &body.name, role, body.expires_at).await?;
+    let issued = state
+        .auth
+        .create_api_key(&who, &body.name, role, body.expires_at)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKey {
@@ -165,7 +172,10 @@ pub async fn revoke_api_key(
     Auth(who): Auth,
     ApiPath(id): ApiPath<uuid::Uuid>,
 ) -> ApiResult<StatusCode> {
-    state.auth.revoke_api_key(&who, ApiKeyId::from_uuid(id)).await?;
+    state
+        .auth
+        .revoke_api_key(&who, ApiKeyId::from_uuid(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -89,12 +89,21 @@ pub struct MeResponse {
         (status = 401, description = "wrong e-mail or password", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "malformed request", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn login(State(state): State<AppState>, Json(body): Json<LoginRequest>) -> ApiResult<Json<TokenResponse>> {
+pub async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
     // A malformed e-mail cannot belong to anyone: same answer as a wrong one.
     let Ok(email) = Email::parse(&body.email) else {
-        return Err(iace_app::AppError::Unauthenticated { code: "invalid_credentials" }.into());
+        return Err(iace_app::AppError::Unauthenticated {
+            code: "invalid_credentials",
+        }
+        .into());
     };
-    let tokens = state.auth.login(&email, &SecretString::from(body.password)).await?;
+    let tokens = state
+        .auth
+        .login(&email, &SecretString::from(body.password))
+        .await?;
     Ok(Json(tokens.into()))
 }
 
@@ -105,14 +114,20 @@ pub async fn login(State(state): State<AppState>, Json(body): Json<LoginRequest>
         (status = 200, description = "new tokens", body = TokenResponse),
         (status = 401, description = "invalid, expired or reused token", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> ApiResult<Json<TokenResponse>> {
+pub async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<Json<TokenResponse>> {
     Ok(Json(state.auth.refresh(&body.refresh_token).await?.into()))
 }
 
 /// Revokes a refresh token's session (sign out). Idempotent.
 #[utoipa::path(post, path = "/v1/auth/revoke", tag = "auth", request_body = RefreshRequest,
     responses((status = 204, description = "revoked")))]
-pub async fn revoke(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> ApiResult<StatusCode> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<StatusCode> {
     state.auth.revoke(&body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -123,7 +138,10 @@ pub async fn revoke(State(state): State<AppState>, Json(body): Json<RefreshReque
         (status = 200, description = "the caller", body = MeResponse),
         (status = 401, description = "not authenticated", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn me(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Json<MeResponse>> {
+pub async fn me(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> ApiResult<Json<MeResponse>> {
     let (org, user) = state.auth.me(&principal).await?;
     let (kind, api_key_id) = match principal.subject {
         Subject::User(_) => ("user", None),

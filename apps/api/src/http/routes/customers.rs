@@ -94,7 +94,11 @@ impl CustomerRequest {
             Some(raw) => match Language::parse(raw) {
                 Ok(language) => Some(language),
                 Err(e) => {
-                    errors.push(FieldError::new("language", "invalid_language", e.to_string()));
+                    errors.push(FieldError::new(
+                        "language",
+                        "invalid_language",
+                        e.to_string(),
+                    ));
                     None
                 }
             },
@@ -103,7 +107,10 @@ impl CustomerRequest {
         match phone {
             Some(phone) if errors.is_empty() => Ok(CustomerInput {
                 phone,
-                name: self.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
+                name: self
+                    .name
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty()),
                 email,
                 tier: self.tier.map_or(CustomerTier::Standard, CustomerTier::from),
                 language,
@@ -233,7 +240,13 @@ pub async fn get_customer(
     Auth(who): Auth,
     ApiPath(id): ApiPath<uuid::Uuid>,
 ) -> ApiResult<Json<CustomerResponse>> {
-    Ok(Json(state.customers.get(&who, CustomerId::from_uuid(id)).await?.into()))
+    Ok(Json(
+        state
+            .customers
+            .get(&who, CustomerId::from_uuid(id))
+            .await?
+            .into(),
+    ))
 }
 
 /// Replaces a customer's fields (member).
@@ -252,7 +265,10 @@ pub async fn update_customer(
     ApiPath(id): ApiPath<uuid::Uuid>,
     Json(body): Json<CustomerRequest>,
 ) -> ApiResult<Json<CustomerResponse>> {
-    let customer = state.customers.update(&who, CustomerId::from_uuid(id), body.parse()?).await?;
+    let customer = state
+        .customers
+        .update(&who, CustomerId::from_uuid(id), body.parse()?)
+        .await?;
     Ok(Json(customer.into()))
 }
 
@@ -269,7 +285,10 @@ pub async fn delete_customer(
     Auth(who): Auth,
     ApiPath(id): ApiPath<uuid::Uuid>,
 ) -> ApiResult<StatusCode> {
-    state.customers.delete(&who, CustomerId::from_uuid(id)).await?;
+    state
+        .customers
+        .delete(&who, CustomerId::from_uuid(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -286,7 +305,10 @@ pub async fn customer_memory(
     Auth(who): Auth,
     ApiPath(id): ApiPath<uuid::Uuid>,
 ) -> ApiResult<Json<MemoryResponse>> {
-    let context = state.customers.memory(&who, CustomerId::from_uuid(id)).await?;
+    let context = state
+        .customers
+        .memory(&who, CustomerId::from_uuid(id))
+        .await?;
     Ok(Json(MemoryResponse {
         memory_ids: context.used.into_iter().map(|m| m.into_uuid()).collect(),
         summary: context.text,

@@ -33,7 +33,10 @@ pub struct Check {
 #[utoipa::path(get, path = "/healthz", tag = "health",
     responses((status = 200, description = "alive", body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok", checks: Vec::new() })
+    Json(Health {
+        status: "ok",
+        checks: Vec::new(),
+    })
 }
 
 /// The process can serve traffic: its dependencies answer.
@@ -44,14 +47,31 @@ pub async fn healthz() -> Json<Health> {
     ))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = state.store.ping().await.is_ok();
-    let checks = vec![Check { name: "database", ok: database }];
+    let checks = vec![Check {
+        name: "database",
+        ok: database,
+    }];
     if database {
-        (StatusCode::OK, Json(Health { status: "ok", checks }))
+        (
+            StatusCode::OK,
+            Json(Health {
+                status: "ok",
+                checks,
+            }),
+        )
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", checks }))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "unavailable",
+                checks,
+            }),
+        )
     }
 }
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }

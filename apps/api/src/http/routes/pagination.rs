@@ -49,7 +49,9 @@ impl PageParams {
                 let id = cursor
                     .strip_prefix(CURSOR_PREFIX)
                     .and_then(|hex| uuid::Uuid::try_parse(hex).ok())
-                    .ok_or_else(|| ApiError::invalid("cursor", "invalid_cursor", "not a cursor from this API"))?;
+                    .ok_or_else(|| {
+                        ApiError::invalid("cursor", "invalid_cursor", "not a cursor from this API")
+                    })?;
                 PageRequest::after(limit, id)
             }
         };
