@@ -85,8 +85,11 @@ coverage:
 bench-vector *ARGS:
     cargo run --release -p iace-db --example bench_vector -- {{ARGS}}
 
-# A later issue (the HTTP API) replaces this with the server: `cargo run -p iace-api`.
+# Start the API server on its embedded default (SQLite ./iace.db, no other service): http://127.0.0.1:8080
+# (`just run --bind 0.0.0.0:9000`, or IACE_* variables; see docs/configuration.md).
+run *ARGS:
+    cargo run -p iace-api -- serve {{ARGS}}
 
-# Run the embedded end-to-end example (until the API server exists).
-run:
+# The domain core embedded in a host program, with in-memory doubles.
+example:
     cargo run -p iace-domain --example embedded_call

@@ -545,10 +545,8 @@ impl AuthService {
         let stale = stored
             .last_used_at
             .is_none_or(|t| now - t > chrono::Duration::seconds(60));
-        if stale {
-            if let Err(err) = self.keys.touch(stored.id, now).await {
-                tracing::debug!(error = %err, "could not stamp API key use");
-            }
+        if stale && let Err(err) = self.keys.touch(stored.id, now).await {
+            tracing::debug!(error = %err, "could not stamp API key use");
         }
         Ok(Principal {
             org_id: stored.org_id,

@@ -95,29 +95,6 @@ pub(crate) fn param(backend: DbBackend, n: usize, embedding: &Embedding) -> (Str
     }
 }
 
-/// Writes (or clears) the embedding of row `id` in `table`.
-pub(crate) async fn write<C: ConnectionTrait>(
-    db: &C,
-    entity: &'static str,
-    table: &'static str,
-    id: Uuid,
-    embedding: Option<&Embedding>,
-) -> Result<(), StoreError> {
-    let mut params = Params::new(db.get_database_backend());
-    // Clearing writes a literal NULL: a NULL bound as text is refused by a
-    // `vector` column on Postgres ("column is of type vector but expression is
-    // of type text").
-    let expr = params.optional_embedding(embedding);
-    let sql = format!(
-        "UPDATE {table} SET embedding = {expr} WHERE id = {}",
-        params.bind(id)
-    );
-    db.execute_raw(params.statement(sql))
-        .await
-        .map_err(on(entity))?;
-    Ok(())
-}
-
 /// Reads the embeddings of rows `ids` in `table` (rows without one are absent).
 pub(crate) async fn read_many<C: ConnectionTrait>(
     db: &C,

@@ -3,7 +3,7 @@
 pub mod error;
 pub mod extract;
 pub mod request_id;
-pub(crate) mod routes;
+pub mod routes;
 pub mod state;
 
 use std::time::Duration;

@@ -315,7 +315,7 @@ pub async fn customer_memory(
     }))
 }
 
-pub(crate) fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_customer, list_customers))
         .routes(routes!(lookup_customer))
