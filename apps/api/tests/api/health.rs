@@ -1,0 +1,93 @@
+//! Health, readiness, OpenAPI, docs UI and the problem format.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn health_readiness_openapi_and_docs() {
+    for backend in BACKENDS {
+        let app = TestApp::spawn(backend).await;
+        let (s, body, _) = app.call(Method::GET, "/healthz", None, None).await;
+        assert_eq!((s, body["status"].clone()), (StatusCode::OK, json!("ok")));
+        let (s, body, _) = app.call(Method::GET, "/readyz", None, None).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(body["checks"][0], json!({"name": "database", "ok": true}));
+        let (s, spec, _) = app.call(Method::GET, "/openapi.json", None, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            spec["openapi"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("3.1"),
+            "{}",
+            spec["openapi"]
+        );
+        for path in [
+            "/healthz",
+            "/readyz",
+            "/v1/auth/login",
+            "/v1/auth/refresh",
+            "/v1/auth/revoke",
+            "/v1/me",
+            "/v1/api-keys",
+            "/v1/api-keys/{id}",
+            "/v1/customers",
+            "/v1/customers/lookup",
+            "/v1/customers/{id}",
+            "/v1/customers/{id}/memory",
+        ] {
+            assert!(spec["paths"][path].is_object(), "{path} is not documented");
+        }
+        assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+        assert!(spec["components"]["schemas"]["Problem"].is_object());
+        let docs = app
+            .client
+            .get(format!("{}/docs", app.base))
+            .send()
+            .await
+            .expect("docs");
+        assert_eq!(docs.status(), StatusCode::OK);
+        assert!(docs.text().await.expect("html").contains("<html"));
+    }
+}
+
+#[tokio::test]
+async fn problem_format_is_pinned() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let response = app
+        .client
+        .get(format!("{}/v1/me", app.base))
+        .header("x-request-id", "req-123")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(response.headers()["x-request-id"], "req-123");
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(
+        body,
+        json!({
+            "type": "urn:iace:problem:missing_credentials",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "send Authorization: Bearer <token or API key>",
+            "code": "missing_credentials",
+            "request_id": "req-123"
+        })
+    );
+    // A generated request id when none (or a hostile one) is sent.
+    let (s, body, headers) = app.call(Method::GET, "/nope", None, None).await;
+    assert_problem(s, &body, StatusCode::NOT_FOUND, "route_not_found");
+    assert_eq!(
+        body["request_id"],
+        headers["x-request-id"].to_str().expect("id")
+    );
+}
+

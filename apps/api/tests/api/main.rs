@@ -1,0 +1,8 @@
+//! The API integration-test binary: the real server on port 0 over SQLite and
+//! over Postgres + pgvector (via `iace-testkit`), driven with an HTTP client.
+//! One module per area; all share `common`.
+
+mod auth;
+mod common;
+mod customers;
+mod health;

@@ -1,0 +1,1 @@
+//! A hashing embedder (being written).

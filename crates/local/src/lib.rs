@@ -1,0 +1,16 @@
+//! # iace-local — the embedded defaults
+//!
+//! Implementations of domain ports that need no outside service, so that
+//! `iace-api` runs on a laptop with nothing else installed, and tests run
+//! without the internet:
+//!
+//! - [`telephony::SimulatedTelephony`]: a `TelephonyGateway` that accepts every
+//!   command, hands out provider call ids and remembers what it was asked.
+//! - [`embedder::HashingEmbedder`]: an `Embedder` that hashes words into a
+//!   fixed-dimension vector (similar texts get similar vectors).
+//!
+//! **Must not depend on** other adapter crates, the API, or anything that opens
+//! a socket.
+
+pub mod embedder;
+pub mod telephony;
