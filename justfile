@@ -93,3 +93,8 @@ run *ARGS:
 # The domain core embedded in a host program, with in-memory doubles.
 example:
     cargo run -p iace-domain --example embedded_call
+
+# API load benchmark (release build, Postgres, wrk at 32 connections): req/s and p50/p95/p99 for /healthz,
+# GET /v1/calls/{id} and POST /v1/customers. `just bench-api --duration 30s`.
+bench-api *ARGS:
+    scripts/bench-api.sh {{ARGS}}
