@@ -86,6 +86,9 @@ pub struct AuthSettings {
     pub access_ttl_secs: u64,
     /// Refresh token lifetime (s).
     pub refresh_ttl_secs: u64,
+    /// How long a resolved credential is remembered per instance (ms); a key
+    /// revoked or a user deleted elsewhere stops working within this. 0 disables.
+    pub principal_cache_ttl_ms: u64,
 }
 
 impl Default for AuthSettings {
@@ -98,6 +101,7 @@ impl Default for AuthSettings {
             issuer: "iace".to_owned(),
             access_ttl_secs: 15 * 60,
             refresh_ttl_secs: 7 * 24 * 3600,
+            principal_cache_ttl_ms: 5_000,
         }
     }
 }
@@ -113,6 +117,7 @@ impl AuthSettings {
             issuer: self.issuer.clone(),
             access_ttl: Duration::from_secs(self.access_ttl_secs),
             refresh_ttl: Duration::from_secs(self.refresh_ttl_secs),
+            principal_cache_ttl: Duration::from_millis(self.principal_cache_ttl_ms),
         }
     }
 }

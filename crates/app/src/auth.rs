@@ -68,6 +68,11 @@ pub struct AuthConfig {
     pub access_ttl: Duration,
     /// Lifetime of refresh tokens.
     pub refresh_ttl: Duration,
+    /// How long a resolved credential (API key, or a token's user and role) is
+    /// remembered in this process, sparing a database read per request. A key
+    /// revoked or a user deleted through another instance stops working within
+    /// this time; through this instance, at once. Zero disables the cache.
+    pub principal_cache_ttl: Duration,
 }
 
 impl Default for AuthConfig {
@@ -80,7 +85,55 @@ impl Default for AuthConfig {
             issuer: "iace".to_owned(),
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
+            principal_cache_ttl: Duration::from_secs(5),
         }
+    }
+}
+
+/// Credentials resolved recently: key hash (API keys) or `org:user` (tokens)
+/// → principal, with the time they were resolved. Bounded: cleared when full.
+#[derive(Debug, Default)]
+struct PrincipalCache {
+    ttl: Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Principal, std::time::Instant)>>,
+}
+
+impl PrincipalCache {
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, key: &str) -> Option<Principal> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(principal, _)| *principal)
+    }
+
+    fn put(&self, key: String, principal: Principal) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, (principal, std::time::Instant::now()));
+    }
+
+    fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 }
 
@@ -205,6 +258,7 @@ pub struct AuthService {
     refresh_ttl: Duration,
     argon2: Argon2<'static>,
     dummy_hash: String,
+    cache: Arc<PrincipalCache>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -300,6 +354,10 @@ impl AuthService {
             refresh_ttl: config.refresh_ttl,
             argon2,
             dummy_hash,
+            cache: Arc::new(PrincipalCache {
+                ttl: config.principal_cache_ttl,
+                ..PrincipalCache::default()
+            }),
         })
     }
 
@@ -518,23 +576,34 @@ impl AuthService {
             .sub
             .parse::<UserId>()
             .map_err(|_| unauthenticated("invalid_token"))?;
-        // A deleted user's tokens die with the user; a changed role applies now.
+        // A deleted user's tokens die with the user; a changed role applies
+        // (both within the principal cache's lifetime).
+        let cache_key = format!("u:{org}:{user}");
+        if let Some(principal) = self.cache.get(&cache_key) {
+            return Ok(principal);
+        }
         let stored = match self.users.get(org, user).await {
             Ok(stored) => stored,
             Err(StoreError::NotFound { .. }) => return Err(unauthenticated("invalid_token")),
             Err(other) => return Err(other.into()),
         };
-        Ok(Principal {
+        let principal = Principal {
             org_id: org,
             role: stored.role,
             subject: Subject::User(user),
-        })
+        };
+        self.cache.put(cache_key, principal);
+        Ok(principal)
     }
 
     async fn authenticate_key(&self, key: &str) -> Result<Principal, AppError> {
+        let hash = token_hash(key);
+        if let Some(principal) = self.cache.get(&hash) {
+            return Ok(principal);
+        }
         let stored = self
             .keys
-            .find_by_hash(&token_hash(key))
+            .find_by_hash(&hash)
             .await?
             .ok_or_else(|| unauthenticated("invalid_token"))?;
         let now = self.clock.now();
@@ -548,11 +617,19 @@ impl AuthService {
         if stale && let Err(err) = self.keys.touch(stored.id, now).await {
             tracing::debug!(error = %err, "could not stamp API key use");
         }
-        Ok(Principal {
+        let principal = Principal {
             org_id: stored.org_id,
             role: stored.role,
             subject: Subject::ApiKey(stored.id),
-        })
+        };
+        // Never remembered past the key's own expiry.
+        if stored
+            .expires_at
+            .is_none_or(|exp| exp - now > chrono::Duration::seconds(60))
+        {
+            self.cache.put(hash, principal);
+        }
+        Ok(principal)
     }
 
     /// Creates an API key for the caller's organisation. The key cannot have
@@ -634,10 +711,12 @@ impl AuthService {
         id: ApiKeyId,
     ) -> Result<(), AppError> {
         principal.require(Role::Admin)?;
-        Ok(self
-            .keys
+        self.keys
             .revoke(principal.org_id, id, self.clock.now())
-            .await?)
+            .await?;
+        // Revocation takes effect at once on this instance.
+        self.cache.clear();
+        Ok(())
     }
 
     /// The signed-in user (`None` for an API key) and the organisation.
@@ -715,5 +794,123 @@ impl AuthService {
             owner,
             api_key,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use iace_domain::ports::FixedClock;
+    use iace_domain::ports::store::{
+        MockApiKeyRepository, MockOrgRepository, MockRefreshTokenRepository, MockUserRepository,
+    };
+
+    use super::*;
+
+    fn service(keys: MockApiKeyRepository, cache: Duration) -> AuthService {
+        let config = AuthConfig {
+            hs256_secret: Some(SecretString::from("0123456789abcdef0123456789abcdef")),
+            principal_cache_ttl: cache,
+            ..AuthConfig::default()
+        };
+        AuthService::new(
+            &config,
+            Arc::new(MockOrgRepository::new()),
+            Arc::new(MockUserRepository::new()),
+            Arc::new(MockRefreshTokenRepository::new()),
+            Arc::new(keys),
+            Arc::new(FixedClock::new(Utc::now())),
+        )
+        .expect("service")
+    }
+
+    fn key(org: OrgId) -> ApiKey {
+        ApiKey {
+            id: ApiKeyId::new(),
+            org_id: org,
+            name: "k".into(),
+            prefix: "iace_abc".into(),
+            key_hash: SecretHash::new("h"),
+            role: Role::Member,
+            created_at: Utc::now(),
+            last_used_at: Some(Utc::now()),
+            revoked_at: None,
+            expires_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn resolved_keys_are_cached_until_a_revocation() {
+        let org = OrgId::new();
+        let stored = key(org);
+        let mut keys = MockApiKeyRepository::new();
+        let found = stored.clone();
+        keys.expect_find_by_hash()
+            .times(2)
+            .returning(move |_| Ok(Some(found.clone())));
+        keys.expect_revoke().times(1).returning(|_, _, _| Ok(()));
+        let auth = service(keys, Duration::from_secs(60));
+        let first = auth.authenticate("iace_abc_secret").await.expect("first");
+        let second = auth.authenticate("iace_abc_secret").await.expect("cached");
+        assert_eq!(first, second);
+        assert_eq!(first.role, Role::Member);
+        let admin = Principal {
+            org_id: org,
+            role: Role::Admin,
+            subject: first.subject,
+        };
+        auth.revoke_api_key(&admin, stored.id)
+            .await
+            .expect("revoke");
+        // The cache was cleared: the next request reads the store again.
+        auth.authenticate("iace_abc_secret").await.expect("re-read");
+    }
+
+    #[tokio::test]
+    async fn a_zero_ttl_disables_the_cache() {
+        let stored = key(OrgId::new());
+        let mut keys = MockApiKeyRepository::new();
+        keys.expect_find_by_hash()
+            .times(3)
+            .returning(move |_| Ok(Some(stored.clone())));
+        let auth = service(keys, Duration::ZERO);
+        for _ in 0..3 {
+            auth.authenticate("iace_abc_secret").await.expect("auth");
+        }
+    }
+
+    #[tokio::test]
+    async fn weak_secrets_and_short_passwords_are_refused() {
+        let config = AuthConfig {
+            hs256_secret: Some(SecretString::from("short")),
+            ..AuthConfig::default()
+        };
+        let built = AuthService::new(
+            &config,
+            Arc::new(MockOrgRepository::new()),
+            Arc::new(MockUserRepository::new()),
+            Arc::new(MockRefreshTokenRepository::new()),
+            Arc::new(MockApiKeyRepository::new()),
+            Arc::new(FixedClock::new(Utc::now())),
+        );
+        assert!(matches!(built, Err(AuthConfigError::WeakSecret)));
+        let auth = service(MockApiKeyRepository::new(), Duration::ZERO);
+        assert!(matches!(
+            auth.hash_password(&SecretString::from("short")),
+            Err(AppError::Validation { .. })
+        ));
+        let hash = auth
+            .hash_password(&SecretString::from("long enough password"))
+            .expect("hash");
+        assert!(hash.expose().starts_with("$argon2id$"));
+        assert!(auth.verify_password("long enough password", hash.expose()));
+        assert!(!auth.verify_password("wrong password!!", hash.expose()));
+    }
+
+    #[test]
+    fn token_hashes_are_sha256_hex() {
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

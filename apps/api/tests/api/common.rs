@@ -67,6 +67,8 @@ impl TestApp {
         config.server.bind = "127.0.0.1:0".parse().expect("addr");
         config.database = DbConfig::default().with_url(url);
         config.auth.jwt_secret = Some(SecretString::from(SECRET));
+        // Tests change users and keys behind the server's back through the store.
+        config.auth.principal_cache_ttl_ms = 0;
         let app = Application::build(config.clone()).await.expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until(std::future::pending()));
@@ -165,4 +167,3 @@ pub(crate) fn assert_problem(status: StatusCode, body: &Value, expected: StatusC
         "{body}"
     );
 }
-

@@ -90,4 +90,3 @@ async fn problem_format_is_pinned() {
         headers["x-request-id"].to_str().expect("id")
     );
 }
-
