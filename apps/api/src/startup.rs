@@ -4,8 +4,10 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use iace_app::agents::AgentService;
 use iace_app::auth::{AuthService, JwtAlgorithm, ephemeral_secret};
 use iace_app::customers::CustomerService;
+use iace_app::personas::PersonaService;
 use iace_db::SqlStore;
 use iace_domain::memory::MemoryConfig;
 use iace_domain::ports::{Clock, SystemClock};
@@ -46,6 +48,8 @@ pub fn state(config: &Config, store: SqlStore) -> anyhow::Result<AppState> {
         Arc::new(store.clone()),
         clock.clone(),
     )?;
+    let agents = AgentService::new(Arc::new(store.clone()));
+    let personas = PersonaService::new(Arc::new(store.clone()), clock.clone());
     let customers = CustomerService::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
@@ -55,6 +59,8 @@ pub fn state(config: &Config, store: SqlStore) -> anyhow::Result<AppState> {
     Ok(AppState {
         auth: Arc::new(auth),
         customers: Arc::new(customers),
+        agents: Arc::new(agents),
+        personas: Arc::new(personas),
         store,
     })
 }

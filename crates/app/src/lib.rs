@@ -9,8 +9,10 @@
 //! HTTP type: it is driven by `apps/api` and tested with the domain's mocks and
 //! in-memory doubles.
 
+pub mod agents;
 pub mod auth;
 pub mod customers;
 pub mod error;
+pub mod personas;
 
 pub use error::{AppError, FieldError};

@@ -40,6 +40,8 @@ Authenticate with `Authorization: Bearer <access token or API key>`. Errors are 
         (name = "auth", description = "Sign-in and tokens"),
         (name = "api-keys", description = "Keys for service-to-service use"),
         (name = "customers", description = "The people who call or are called"),
+        (name = "agents", description = "Human agents escalated calls are transferred to"),
+        (name = "personas", description = "Who the AI agent is on a call: voice, instructions, greeting, style, language"),
     )
 )]
 struct ApiDoc;
@@ -72,6 +74,8 @@ pub fn router(state: AppState, server: &ServerConfig) -> Router {
         .merge(routes::auth::router())
         .merge(routes::api_keys::router())
         .merge(routes::customers::router())
+        .merge(routes::agents::router())
+        .merge(routes::personas::router())
         .split_for_parts();
     let spec = openapi.clone();
     let router = api

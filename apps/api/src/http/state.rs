@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use iace_app::agents::AgentService;
 use iace_app::auth::AuthService;
 use iace_app::customers::CustomerService;
+use iace_app::personas::PersonaService;
 use iace_db::SqlStore;
 
 /// Shared application state.
@@ -14,6 +16,10 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     /// Customer use cases.
     pub customers: Arc<CustomerService>,
+    /// Human-agent use cases.
+    pub agents: Arc<AgentService>,
+    /// Persona use cases.
+    pub personas: Arc<PersonaService>,
     /// The database, for readiness checks.
     pub store: SqlStore,
 }

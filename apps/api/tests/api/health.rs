@@ -37,6 +37,11 @@ async fn health_readiness_openapi_and_docs() {
             "/v1/customers/lookup",
             "/v1/customers/{id}",
             "/v1/customers/{id}/memory",
+            "/v1/agents",
+            "/v1/agents/{id}",
+            "/v1/agents/{id}/availability",
+            "/v1/personas",
+            "/v1/personas/{id}",
         ] {
             assert!(spec["paths"][path].is_object(), "{path} is not documented");
         }

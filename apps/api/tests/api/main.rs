@@ -2,7 +2,9 @@
 //! over Postgres + pgvector (via `iace-testkit`), driven with an HTTP client.
 //! One module per area; all share `common`.
 
+mod agents;
 mod auth;
 mod common;
 mod customers;
 mod health;
+mod personas;

@@ -1,7 +1,9 @@
 //! Route groups, each with its OpenAPI description.
 
+pub mod agents;
 pub mod api_keys;
 pub mod auth;
 pub mod customers;
 pub mod health;
 pub mod pagination;
+pub mod personas;
