@@ -416,8 +416,9 @@ pub trait PersonaRepository: Send + Sync {
     /// Deletes a persona.
     ///
     /// # Errors
-    /// [`StoreError::NotFound`]; [`StoreError::Conflict`] when a running
-    /// experiment uses it; [`StoreError::Unavailable`].
+    /// [`StoreError::NotFound`]; [`StoreError::Conflict`] when a variant of any
+    /// experiment (running or not: its history refers to the persona) uses it;
+    /// [`StoreError::Unavailable`].
     async fn delete(&self, org: OrgId, id: PersonaId) -> Result<(), StoreError>;
 
     /// Personas, one page.
