@@ -906,6 +906,74 @@ mod tests {
         assert!(!auth.verify_password("wrong password!!", hash.expose()));
     }
 
+    /// A key pair for tests only (generated with `openssl genpkey -algorithm ed25519`).
+    const TEST_ED25519_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIFQ/qufLpszrYHLz7n+gWLytNiHtMwIMyOIDdnn+luk3
+-----END PRIVATE KEY-----
+";
+    const TEST_ED25519_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAmMJ+Y0jDc4LkNr6xoP3A6IeOOAXl46VBVz7Gf1unXHE=
+-----END PUBLIC KEY-----
+";
+
+    #[tokio::test]
+    async fn eddsa_tokens_verify_and_hs256_ones_do_not() {
+        let org = OrgId::new();
+        let user = User {
+            id: UserId::new(),
+            org_id: org,
+            email: Email::parse("a@example.com").expect("email"),
+            password_hash: SecretHash::new("!"),
+            role: Role::Admin,
+            created_at: Utc::now(),
+            last_login_at: None,
+        };
+        let mut users = MockUserRepository::new();
+        let found = user.clone();
+        users.expect_get().returning(move |_, _| Ok(found.clone()));
+        let config = AuthConfig {
+            algorithm: JwtAlgorithm::EdDsa,
+            ed25519_private_pem: Some(SecretString::from(TEST_ED25519_PRIVATE)),
+            ed25519_public_pem: Some(TEST_ED25519_PUBLIC.to_owned()),
+            principal_cache_ttl: Duration::ZERO,
+            ..AuthConfig::default()
+        };
+        let auth = AuthService::new(
+            &config,
+            Arc::new(MockOrgRepository::new()),
+            Arc::new(users),
+            Arc::new(MockRefreshTokenRepository::new()),
+            Arc::new(MockApiKeyRepository::new()),
+            Arc::new(FixedClock::new(Utc::now())),
+        )
+        .expect("eddsa service");
+        let (token, _) = auth.issue_access(org, user.id, user.role).expect("issue");
+        let principal = auth.authenticate(&token).await.expect("verifies");
+        assert_eq!(principal.role, Role::Admin);
+        // A token of the other algorithm is refused even with a valid signature.
+        let hs = service(MockApiKeyRepository::new(), Duration::ZERO);
+        let (hs_token, _) = hs.issue_access(org, user.id, user.role).expect("issue");
+        assert!(matches!(
+            auth.authenticate(&hs_token).await,
+            Err(AppError::Unauthenticated {
+                code: "invalid_token"
+            })
+        ));
+        let missing = AuthConfig {
+            algorithm: JwtAlgorithm::EdDsa,
+            ..AuthConfig::default()
+        };
+        let built = AuthService::new(
+            &missing,
+            Arc::new(MockOrgRepository::new()),
+            Arc::new(MockUserRepository::new()),
+            Arc::new(MockRefreshTokenRepository::new()),
+            Arc::new(MockApiKeyRepository::new()),
+            Arc::new(FixedClock::new(Utc::now())),
+        );
+        assert!(matches!(built, Err(AuthConfigError::MissingKeys)));
+    }
+
     #[test]
     fn token_hashes_are_sha256_hex() {
         assert_eq!(
