@@ -62,6 +62,8 @@ enum OrgCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // One TLS crypto provider for every client in the process (ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // Configuration is read from the process environment here, once.
     let env: Vec<(String, String)> = std::env::vars().collect();
     let mut config = config::load(cli.config.as_deref(), &env)?;

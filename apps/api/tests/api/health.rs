@@ -95,3 +95,34 @@ async fn problem_format_is_pinned() {
         headers["x-request-id"].to_str().expect("id")
     );
 }
+
+#[tokio::test]
+async fn graceful_shutdown_stops_accepting_and_returns() {
+    use iace_api::startup::Application;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = std::env::temp_dir().join(format!("iace-shutdown-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut config = iace_api::config::Config::default();
+    config.server.bind = "127.0.0.1:0".parse().expect("addr");
+    config.server.shutdown_timeout_ms = 2_000;
+    config.database = iace_db::DbConfig::default()
+        .with_url(format!("sqlite://{}?mode=rwc", dir.join("iace.db").display()));
+    config.auth.jwt_secret = Some(secrecy::SecretString::from(SECRET));
+    let app = Application::build(config).await.expect("build");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let ok = client.get(format!("{base}/healthz")).send().await.expect("up");
+    assert_eq!(ok.status(), StatusCode::OK);
+    stop.send(()).expect("signal");
+    let result = tokio::time::timeout(std::time::Duration::from_secs(5), server)
+        .await
+        .expect("stops within the shutdown timeout")
+        .expect("task");
+    assert!(result.is_ok(), "{result:?}");
+    assert!(client.get(format!("{base}/healthz")).send().await.is_err(), "no longer accepting");
+    let _ = std::fs::remove_dir_all(dir);
+}
