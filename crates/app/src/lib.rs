@@ -12,5 +12,7 @@
 pub mod auth;
 pub mod customers;
 pub mod error;
+pub mod experiments;
+pub mod patterns;
 
 pub use error::{AppError, FieldError};

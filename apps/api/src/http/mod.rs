@@ -40,6 +40,8 @@ Authenticate with `Authorization: Bearer <access token or API key>`. Errors are 
         (name = "auth", description = "Sign-in and tokens"),
         (name = "api-keys", description = "Keys for service-to-service use"),
         (name = "customers", description = "The people who call or are called"),
+        (name = "experiments", description = "A/B tests over personas: set-up, life cycle, results"),
+        (name = "patterns", description = "What worked on earlier calls (read-only)"),
     )
 )]
 struct ApiDoc;
@@ -72,6 +74,8 @@ pub fn router(state: AppState, server: &ServerConfig) -> Router {
         .merge(routes::auth::router())
         .merge(routes::api_keys::router())
         .merge(routes::customers::router())
+        .merge(routes::experiments::router())
+        .merge(routes::patterns::router())
         .split_for_parts();
     let spec = openapi.clone();
     let router = api

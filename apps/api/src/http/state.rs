@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use iace_app::auth::AuthService;
 use iace_app::customers::CustomerService;
+use iace_app::experiments::ExperimentService;
+use iace_app::patterns::PatternService;
 use iace_db::SqlStore;
 
 /// Shared application state.
@@ -14,6 +16,10 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     /// Customer use cases.
     pub customers: Arc<CustomerService>,
+    /// Experiment use cases.
+    pub experiments: Arc<ExperimentService>,
+    /// Learned-pattern use cases.
+    pub patterns: Arc<PatternService>,
     /// The database, for readiness checks.
     pub store: SqlStore,
 }

@@ -37,6 +37,15 @@ async fn health_readiness_openapi_and_docs() {
             "/v1/customers/lookup",
             "/v1/customers/{id}",
             "/v1/customers/{id}/memory",
+            "/v1/experiments",
+            "/v1/experiments/{id}",
+            "/v1/experiments/{id}/start",
+            "/v1/experiments/{id}/pause",
+            "/v1/experiments/{id}/stop",
+            "/v1/experiments/{id}/results",
+            "/v1/patterns/top",
+            "/v1/patterns/search",
+            "/v1/patterns/{id}",
         ] {
             assert!(spec["paths"][path].is_object(), "{path} is not documented");
         }
@@ -90,4 +99,3 @@ async fn problem_format_is_pinned() {
         headers["x-request-id"].to_str().expect("id")
     );
 }
-

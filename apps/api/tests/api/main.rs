@@ -5,4 +5,6 @@
 mod auth;
 mod common;
 mod customers;
+mod experiments;
 mod health;
+mod patterns;

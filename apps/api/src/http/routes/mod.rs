@@ -3,5 +3,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod customers;
+pub mod experiments;
 pub mod health;
 pub mod pagination;
+pub mod patterns;
