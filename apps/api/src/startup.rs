@@ -7,10 +7,13 @@ use std::sync::Arc;
 use iace_app::agents::AgentService;
 use iace_app::auth::{AuthService, JwtAlgorithm, ephemeral_secret};
 use iace_app::customers::CustomerService;
+use iace_app::experiments::ExperimentService;
+use iace_app::patterns::PatternService;
 use iace_app::personas::PersonaService;
 use iace_db::SqlStore;
 use iace_domain::memory::MemoryConfig;
-use iace_domain::ports::{Clock, SystemClock};
+use iace_domain::ports::{Clock, Embedder, SystemClock};
+use iace_local::embedder::HashingEmbedder;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -53,14 +56,24 @@ pub fn state(config: &Config, store: SqlStore) -> anyhow::Result<AppState> {
     let customers = CustomerService::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
-        clock,
+        clock.clone(),
         MemoryConfig::default(),
     );
+    // The embedded default; the Gemini adapter replaces it when configured (a
+    // later issue). Same dimension as the stored vectors, or searches fail.
+    let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::new(
+        config.database.embedding_dimension as usize,
+    ));
+    let experiments =
+        ExperimentService::new(Arc::new(store.clone()), Arc::new(store.clone()), clock);
+    let patterns = PatternService::new(Arc::new(store.clone()), embedder);
     Ok(AppState {
         auth: Arc::new(auth),
         customers: Arc::new(customers),
         agents: Arc::new(agents),
         personas: Arc::new(personas),
+        experiments: Arc::new(experiments),
+        patterns: Arc::new(patterns),
         store,
     })
 }

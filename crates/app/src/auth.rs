@@ -270,7 +270,7 @@ impl std::fmt::Debug for AuthService {
     }
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
     let mut buf = [0u8; N];
     getrandom::fill(&mut buf).map_err(|e| AppError::Internal {
         source: format!("no randomness available: {e}").into(),

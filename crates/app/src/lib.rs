@@ -13,6 +13,8 @@ pub mod agents;
 pub mod auth;
 pub mod customers;
 pub mod error;
+pub mod experiments;
+pub mod patterns;
 pub mod personas;
 
 pub use error::{AppError, FieldError};

@@ -42,6 +42,8 @@ Authenticate with `Authorization: Bearer <access token or API key>`. Errors are 
         (name = "customers", description = "The people who call or are called"),
         (name = "agents", description = "Human agents escalated calls are transferred to"),
         (name = "personas", description = "Who the AI agent is on a call: voice, instructions, greeting, style, language"),
+        (name = "experiments", description = "A/B tests over personas: set-up, life cycle, results"),
+        (name = "patterns", description = "What worked on earlier calls (read-only)"),
     )
 )]
 struct ApiDoc;
@@ -76,6 +78,8 @@ pub fn router(state: AppState, server: &ServerConfig) -> Router {
         .merge(routes::customers::router())
         .merge(routes::agents::router())
         .merge(routes::personas::router())
+        .merge(routes::experiments::router())
+        .merge(routes::patterns::router())
         .split_for_parts();
     let spec = openapi.clone();
     let router = api

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use iace_app::agents::AgentService;
 use iace_app::auth::AuthService;
 use iace_app::customers::CustomerService;
+use iace_app::experiments::ExperimentService;
+use iace_app::patterns::PatternService;
 use iace_app::personas::PersonaService;
 use iace_db::SqlStore;
 
@@ -20,6 +22,10 @@ pub struct AppState {
     pub agents: Arc<AgentService>,
     /// Persona use cases.
     pub personas: Arc<PersonaService>,
+    /// Experiment use cases.
+    pub experiments: Arc<ExperimentService>,
+    /// Learned-pattern use cases.
+    pub patterns: Arc<PatternService>,
     /// The database, for readiness checks.
     pub store: SqlStore,
 }

@@ -42,6 +42,15 @@ async fn health_readiness_openapi_and_docs() {
             "/v1/agents/{id}/availability",
             "/v1/personas",
             "/v1/personas/{id}",
+            "/v1/experiments",
+            "/v1/experiments/{id}",
+            "/v1/experiments/{id}/start",
+            "/v1/experiments/{id}/pause",
+            "/v1/experiments/{id}/stop",
+            "/v1/experiments/{id}/results",
+            "/v1/patterns/top",
+            "/v1/patterns/search",
+            "/v1/patterns/{id}",
         ] {
             assert!(spec["paths"][path].is_object(), "{path} is not documented");
         }
@@ -105,8 +114,10 @@ async fn graceful_shutdown_stops_accepting_and_returns() {
     let mut config = iace_api::config::Config::default();
     config.server.bind = "127.0.0.1:0".parse().expect("addr");
     config.server.shutdown_timeout_ms = 2_000;
-    config.database = iace_db::DbConfig::default()
-        .with_url(format!("sqlite://{}?mode=rwc", dir.join("iace.db").display()));
+    config.database = iace_db::DbConfig::default().with_url(format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("iace.db").display()
+    ));
     config.auth.jwt_secret = Some(secrecy::SecretString::from(SECRET));
     let app = Application::build(config).await.expect("build");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -115,7 +126,11 @@ async fn graceful_shutdown_stops_accepting_and_returns() {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();
-    let ok = client.get(format!("{base}/healthz")).send().await.expect("up");
+    let ok = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("up");
     assert_eq!(ok.status(), StatusCode::OK);
     stop.send(()).expect("signal");
     let result = tokio::time::timeout(std::time::Duration::from_secs(5), server)
@@ -123,6 +138,9 @@ async fn graceful_shutdown_stops_accepting_and_returns() {
         .expect("stops within the shutdown timeout")
         .expect("task");
     assert!(result.is_ok(), "{result:?}");
-    assert!(client.get(format!("{base}/healthz")).send().await.is_err(), "no longer accepting");
+    assert!(
+        client.get(format!("{base}/healthz")).send().await.is_err(),
+        "no longer accepting"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

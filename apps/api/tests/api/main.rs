@@ -6,5 +6,7 @@ mod agents;
 mod auth;
 mod common;
 mod customers;
+mod experiments;
 mod health;
+mod patterns;
 mod personas;

@@ -4,6 +4,8 @@ pub mod agents;
 pub mod api_keys;
 pub mod auth;
 pub mod customers;
+pub mod experiments;
 pub mod health;
 pub mod pagination;
+pub mod patterns;
 pub mod personas;
