@@ -5,10 +5,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use iace_app::auth::{AuthService, JwtAlgorithm, ephemeral_secret};
+use iace_app::calls::CallService;
 use iace_app::customers::CustomerService;
 use iace_db::SqlStore;
 use iace_domain::memory::MemoryConfig;
-use iace_domain::ports::{Clock, SystemClock};
+use iace_domain::ports::{Clock, SystemClock, TelephonyGateway};
+use iace_local::telephony::SimulatedTelephony;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -46,6 +48,18 @@ pub fn state(config: &Config, store: SqlStore) -> anyhow::Result<AppState> {
         Arc::new(store.clone()),
         clock.clone(),
     )?;
+    // The embedded simulated provider: dials nothing, refuses +1555000… numbers.
+    // The Telnyx adapter replaces it when configured (a later issue).
+    let telephony: Arc<dyn TelephonyGateway> = Arc::new(SimulatedTelephony::new());
+    let calls = CallService::new(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        telephony,
+        clock.clone(),
+    );
     let customers = CustomerService::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
@@ -55,6 +69,7 @@ pub fn state(config: &Config, store: SqlStore) -> anyhow::Result<AppState> {
     Ok(AppState {
         auth: Arc::new(auth),
         customers: Arc::new(customers),
+        calls: Arc::new(calls),
         store,
     })
 }

@@ -10,6 +10,7 @@
 //! in-memory doubles.
 
 pub mod auth;
+pub mod calls;
 pub mod customers;
 pub mod error;
 

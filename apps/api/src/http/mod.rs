@@ -40,6 +40,7 @@ Authenticate with `Authorization: Bearer <access token or API key>`. Errors are 
         (name = "auth", description = "Sign-in and tokens"),
         (name = "api-keys", description = "Keys for service-to-service use"),
         (name = "customers", description = "The people who call or are called"),
+        (name = "calls", description = "Place, follow, hang up and transfer phone calls"),
     )
 )]
 struct ApiDoc;
@@ -72,6 +73,7 @@ pub fn router(state: AppState, server: &ServerConfig) -> Router {
         .merge(routes::auth::router())
         .merge(routes::api_keys::router())
         .merge(routes::customers::router())
+        .merge(routes::calls::router())
         .split_for_parts();
     let spec = openapi.clone();
     let router = api

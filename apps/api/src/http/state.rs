@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use iace_app::auth::AuthService;
+use iace_app::calls::CallService;
 use iace_app::customers::CustomerService;
 use iace_db::SqlStore;
 
@@ -14,6 +15,8 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     /// Customer use cases.
     pub customers: Arc<CustomerService>,
+    /// Call use cases (placing, reading, hanging up, transferring).
+    pub calls: Arc<CallService>,
     /// The database, for readiness checks.
     pub store: SqlStore,
 }

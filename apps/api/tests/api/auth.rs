@@ -254,4 +254,3 @@ async fn api_key_lifecycle_and_roles() {
         assert_problem(s, &body, StatusCode::UNAUTHORIZED, "invalid_token");
     }
 }
-

@@ -165,4 +165,3 @@ pub(crate) fn assert_problem(status: StatusCode, body: &Value, expected: StatusC
         "{body}"
     );
 }
-

@@ -1,7 +1,7 @@
 //! Customers: CRUD, validation, pagination, roles, tenancy.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{json};
+use serde_json::json;
 
 use crate::common::*;
 

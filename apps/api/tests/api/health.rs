@@ -37,6 +37,10 @@ async fn health_readiness_openapi_and_docs() {
             "/v1/customers/lookup",
             "/v1/customers/{id}",
             "/v1/customers/{id}/memory",
+            "/v1/calls",
+            "/v1/calls/{id}",
+            "/v1/calls/{id}/hangup",
+            "/v1/calls/{id}/transfer",
         ] {
             assert!(spec["paths"][path].is_object(), "{path} is not documented");
         }
@@ -90,4 +94,3 @@ async fn problem_format_is_pinned() {
         headers["x-request-id"].to_str().expect("id")
     );
 }
-

@@ -3,6 +3,7 @@
 //! One module per area; all share `common`.
 
 mod auth;
+mod calls;
 mod common;
 mod customers;
 mod health;

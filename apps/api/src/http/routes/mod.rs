@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod calls;
 pub mod customers;
 pub mod health;
 pub mod pagination;
