@@ -306,6 +306,8 @@ impl Migration {
                 .col(ts_null("answered_at"))
                 .col(ts_null("ended_at"))
                 .col(big("version"))
+                // The client's `Idempotency-Key` for calls placed through the API.
+                .col(text_null("idempotency_key"))
                 .foreign_key(&mut org_fk("calls"))
                 .foreign_key(&mut fk(
                     "calls",
@@ -531,6 +533,12 @@ fn indexes() -> Vec<IndexCreateStatement> {
             &["org_id", "customer_id"],
         ),
         index("calls", "idx_calls_org_created", &["org_id", "created_at"]),
+        // One call per client idempotency key (NULLs, calls without a key, are distinct).
+        unique(
+            "calls",
+            "uq_calls_org_idempotency_key",
+            &["org_id", "idempotency_key"],
+        ),
         index(
             "calls",
             "idx_calls_org_agent",

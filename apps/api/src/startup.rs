@@ -6,14 +6,16 @@ use std::sync::Arc;
 
 use iace_app::agents::AgentService;
 use iace_app::auth::{AuthService, JwtAlgorithm, ephemeral_secret};
+use iace_app::calls::CallService;
 use iace_app::customers::CustomerService;
 use iace_app::experiments::ExperimentService;
 use iace_app::patterns::PatternService;
 use iace_app::personas::PersonaService;
 use iace_db::SqlStore;
 use iace_domain::memory::MemoryConfig;
-use iace_domain::ports::{Clock, Embedder, SystemClock};
+use iace_domain::ports::{Clock, Embedder, SystemClock, TelephonyGateway};
 use iace_local::embedder::HashingEmbedder;
+use iace_local::telephony::SimulatedTelephony;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -53,6 +55,18 @@ pub fn state(config: &Config, store: SqlStore) -> anyhow::Result<AppState> {
     )?;
     let agents = AgentService::new(Arc::new(store.clone()));
     let personas = PersonaService::new(Arc::new(store.clone()), clock.clone());
+    // The embedded simulated provider: dials nothing, refuses +1555000… numbers.
+    // The Telnyx adapter replaces it when configured (a later issue).
+    let telephony: Arc<dyn TelephonyGateway> = Arc::new(SimulatedTelephony::new());
+    let calls = CallService::new(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        telephony,
+        clock.clone(),
+    );
     let customers = CustomerService::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
@@ -74,6 +88,7 @@ pub fn state(config: &Config, store: SqlStore) -> anyhow::Result<AppState> {
         personas: Arc::new(personas),
         experiments: Arc::new(experiments),
         patterns: Arc::new(patterns),
+        calls: Arc::new(calls),
         store,
     })
 }

@@ -63,6 +63,20 @@ pub enum AppError {
         /// The least role that may do it.
         required: Role,
     },
+    /// An outside provider refused or failed a command the request depended on
+    /// (a dial, a transfer); `message` says what, without provider internals.
+    #[error("{message}")]
+    Provider {
+        /// Stable snake_case code (`dial_failed`, `transfer_failed`).
+        code: &'static str,
+        /// Explanation for humans (ids of what was affected, never secrets).
+        message: String,
+        /// Whether the same request may succeed later.
+        retryable: bool,
+        /// The provider's error.
+        #[source]
+        source: BoxError,
+    },
     /// A dependency (database, cache, provider) is unavailable; retry later.
     #[error("a dependency is unavailable")]
     Unavailable {
@@ -96,7 +110,9 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound { .. } => "not_found",
-            Self::Conflict { code, .. } | Self::Unauthenticated { code } => code,
+            Self::Conflict { code, .. }
+            | Self::Provider { code, .. }
+            | Self::Unauthenticated { code } => code,
             Self::Validation { .. } => "validation_failed",
             Self::Forbidden { .. } => "forbidden",
             Self::Unavailable { .. } => "unavailable",

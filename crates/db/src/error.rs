@@ -4,8 +4,9 @@ use iace_domain::ports::StoreError;
 use sea_orm::{DbErr, SqlErr};
 
 /// Unique columns, in the order they are looked for in a constraint message.
-const UNIQUE_FIELDS: [&str; 11] = [
+const UNIQUE_FIELDS: [&str; 12] = [
     "provider_event_id",
+    "idempotency_key",
     "provider_call_id",
     "billing_customer_ref",
     "token_hash",

@@ -39,6 +39,8 @@ use iace_domain::{
 struct InMemoryCalls {
     calls: Mutex<HashMap<CallId, Call>>,
     history: Mutex<Vec<CallEventRecord>>,
+    /// Idempotency keys of calls created with one, by organisation.
+    keys: Mutex<HashMap<(OrgId, String), CallId>>,
 }
 
 impl InMemoryCalls {
@@ -76,6 +78,27 @@ impl CallRepository for InMemoryCalls {
         }
         calls.insert(call.id, call.clone());
         Ok(())
+    }
+
+    async fn create_idempotent(&self, call: &Call, key: &str) -> Result<(Call, bool), StoreError> {
+        // Both locks are held across the check and the insert: race-free.
+        let mut keys = self.keys.lock().map_err(|_| poisoned())?;
+        let mut calls = self.calls.lock().map_err(|_| poisoned())?;
+        if let Some(existing) = keys
+            .get(&(call.org_id, key.to_owned()))
+            .and_then(|id| calls.get(id))
+        {
+            return Ok((existing.clone(), false));
+        }
+        if calls.contains_key(&call.id) {
+            return Err(StoreError::AlreadyExists {
+                entity: "call",
+                field: "id",
+            });
+        }
+        calls.insert(call.id, call.clone());
+        keys.insert((call.org_id, key.to_owned()), call.id);
+        Ok((call.clone(), true))
     }
 
     async fn get(&self, org: OrgId, id: CallId) -> Result<Call, StoreError> {

@@ -164,6 +164,22 @@ impl From<AppError> for ApiError {
                 "Forbidden",
                 format!("this action needs the {required} role"),
             ),
+            AppError::Provider {
+                message,
+                retryable,
+                source,
+                ..
+            } => {
+                tracing::warn!(error = %source, chain = ?source, "provider command failed");
+                let (status, title) = if retryable {
+                    (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
+                } else {
+                    (StatusCode::BAD_GATEWAY, "Bad gateway")
+                };
+                let mut e = Self::new(status, code, title, message);
+                e.retry_after = retryable.then_some(1);
+                e
+            }
             AppError::Unavailable { source } => {
                 tracing::warn!(error = %source, chain = ?source, "dependency unavailable");
                 let mut e = Self::new(

@@ -44,6 +44,7 @@ Authenticate with `Authorization: Bearer <access token or API key>`. Errors are 
         (name = "personas", description = "Who the AI agent is on a call: voice, instructions, greeting, style, language"),
         (name = "experiments", description = "A/B tests over personas: set-up, life cycle, results"),
         (name = "patterns", description = "What worked on earlier calls (read-only)"),
+        (name = "calls", description = "Place, follow, hang up and transfer phone calls"),
     )
 )]
 struct ApiDoc;
@@ -80,6 +81,7 @@ pub fn router(state: AppState, server: &ServerConfig) -> Router {
         .merge(routes::personas::router())
         .merge(routes::experiments::router())
         .merge(routes::patterns::router())
+        .merge(routes::calls::router())
         .split_for_parts();
     let spec = openapi.clone();
     let router = api

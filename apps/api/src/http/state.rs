@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use iace_app::agents::AgentService;
 use iace_app::auth::AuthService;
+use iace_app::calls::CallService;
 use iace_app::customers::CustomerService;
 use iace_app::experiments::ExperimentService;
 use iace_app::patterns::PatternService;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub experiments: Arc<ExperimentService>,
     /// Learned-pattern use cases.
     pub patterns: Arc<PatternService>,
+    /// Call use cases (placing, reading, hanging up, transferring).
+    pub calls: Arc<CallService>,
     /// The database, for readiness checks.
     pub store: SqlStore,
 }

@@ -51,6 +51,10 @@ async fn health_readiness_openapi_and_docs() {
             "/v1/patterns/top",
             "/v1/patterns/search",
             "/v1/patterns/{id}",
+            "/v1/calls",
+            "/v1/calls/{id}",
+            "/v1/calls/{id}/hangup",
+            "/v1/calls/{id}/transfer",
         ] {
             assert!(spec["paths"][path].is_object(), "{path} is not documented");
         }

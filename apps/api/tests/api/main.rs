@@ -4,6 +4,7 @@
 
 mod agents;
 mod auth;
+mod calls;
 mod common;
 mod customers;
 mod experiments;

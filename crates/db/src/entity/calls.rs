@@ -30,6 +30,7 @@ pub(crate) struct Model {
     pub(crate) answered_at: Option<DateTimeUtc>,
     pub(crate) ended_at: Option<DateTimeUtc>,
     pub(crate) version: i64,
+    pub(crate) idempotency_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

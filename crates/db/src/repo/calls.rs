@@ -104,6 +104,7 @@ fn to_active(c: &Call) -> Result<call::ActiveModel, StoreError> {
         answered_at: Set(c.answered_at),
         ended_at: Set(c.ended_at),
         version: Set(c.version),
+        idempotency_key: Set(None),
     })
 }
 
@@ -176,6 +177,7 @@ async fn write_if_version<C: ConnectionTrait>(
     row.from_number = sea_orm::ActiveValue::NotSet;
     row.to_number = sea_orm::ActiveValue::NotSet;
     row.created_at = sea_orm::ActiveValue::NotSet;
+    row.idempotency_key = sea_orm::ActiveValue::NotSet;
     let result = Calls::update_many()
         .set(row)
         .filter(call::Column::Id.eq(c.id.into_uuid()))
@@ -220,6 +222,30 @@ impl CallRepository for SqlStore {
     async fn create(&self, c: &Call) -> Result<(), StoreError> {
         to_active(c)?.insert(&self.db).await.map_err(on(ENTITY))?;
         Ok(())
+    }
+
+    async fn create_idempotent(&self, c: &Call, key: &str) -> Result<(Call, bool), StoreError> {
+        let mut row = to_active(c)?;
+        row.idempotency_key = Set(Some(key.to_owned()));
+        // Insert first and let the unique index decide: a look-up before the
+        // insert would leave a window for a concurrent request with the same key.
+        match row.insert(&self.db).await.map_err(on(ENTITY)) {
+            Ok(_) => Ok((c.clone(), true)),
+            Err(taken @ StoreError::AlreadyExists { .. }) => {
+                let existing = Calls::find()
+                    .filter(call::Column::OrgId.eq(c.org_id.into_uuid()))
+                    .filter(call::Column::IdempotencyKey.eq(key))
+                    .one(&self.db)
+                    .await
+                    .map_err(on(ENTITY))?;
+                match existing {
+                    Some(row) => Ok((to_domain(row)?, false)),
+                    // Another unique column (id, provider call id) refused it.
+                    None => Err(taken),
+                }
+            }
+            Err(other) => Err(other),
+        }
     }
 
     async fn get(&self, org: OrgId, id: CallId) -> Result<Call, StoreError> {

@@ -198,6 +198,18 @@ pub trait CallRepository: Send + Sync {
     /// [`StoreError::Unavailable`].
     async fn create(&self, call: &Call) -> Result<(), StoreError>;
 
+    /// Inserts a new call under the client's idempotency `key`, unique in
+    /// `call.org_id`: returns `(call, true)` when it was inserted, or the call
+    /// first created with this key and `false` (nothing is written). Race-free:
+    /// of concurrent creates with the same key exactly one inserts, and every
+    /// other one gets that call back.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] when the id or the provider call id is taken;
+    /// [`StoreError::Corrupt`] when the existing call cannot be read back;
+    /// [`StoreError::Unavailable`].
+    async fn create_idempotent(&self, call: &Call, key: &str) -> Result<(Call, bool), StoreError>;
+
     /// The call with this id in this organisation.
     ///
     /// # Errors

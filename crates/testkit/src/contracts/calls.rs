@@ -81,6 +81,79 @@ where
 
     case!(
         make,
+        "calls: concurrent creates with one idempotency key make one call",
+        |s| {
+            let (org, other) = (new_org(s).await, new_org(s).await);
+            let barrier = Arc::new(Barrier::new(2));
+            let mut tasks = Vec::new();
+            for _ in 0..2 {
+                let (store, barrier) = (s.clone(), barrier.clone());
+                tasks.push(tokio::spawn(async move {
+                    let c = fixtures::call(org);
+                    barrier.wait().await;
+                    let result = store.create_idempotent(&c, "order-42").await;
+                    (c, result)
+                }));
+            }
+            let mut outcomes = Vec::new();
+            for task in tasks {
+                let (attempted, result) = task.await.expect("task");
+                let (call, created) = result.expect("create idempotent");
+                outcomes.push((attempted, call, created));
+            }
+            assert_eq!(
+                outcomes.iter().filter(|(_, _, created)| *created).count(),
+                1,
+                "exactly one create inserts"
+            );
+            let (winner, _, _) = outcomes
+                .iter()
+                .find(|(_, _, created)| *created)
+                .expect("a winner");
+            for (_, call, _) in &outcomes {
+                assert_eq!(call, winner, "both get the winner's call back");
+            }
+            let listed =
+                CallRepository::list(s, org, &CallFilter::default(), PageRequest::default())
+                    .await
+                    .expect("list");
+            assert_eq!(listed.items, vec![winner.clone()]);
+
+            // A replay changes nothing, the key is per organisation, and calls
+            // without a key never collide.
+            let (again, created) = s
+                .create_idempotent(&fixtures::call(org), "order-42")
+                .await
+                .expect("replay");
+            assert_eq!((again.id, created), (winner.id, false));
+            let (elsewhere, created) = s
+                .create_idempotent(&fixtures::call(other), "order-42")
+                .await
+                .expect("other org");
+            assert!(created && elsewhere.org_id == other);
+            CallRepository::create(s, &fixtures::call(org))
+                .await
+                .expect("no key");
+            CallRepository::create(s, &fixtures::call(org))
+                .await
+                .expect("no key");
+            let mut updated = CallRepository::get(s, org, winner.id).await.expect("get");
+            updated.provider_call_id = Some("sim:idem".into());
+            updated.version += 1;
+            CallRepository::update(s, &updated, winner.version)
+                .await
+                .expect("update keeps the key");
+            let (replayed, created) = s
+                .create_idempotent(&fixtures::call(org), "order-42")
+                .await
+                .expect("replay after update");
+            assert!(!created);
+            assert_eq!(replayed, updated);
+        }
+    );
+
+    case!(
+        make,
         "calls: a transition is saved with its history entry",
         |s| {
             let org = new_org(s).await;

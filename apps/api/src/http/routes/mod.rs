@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod api_keys;
 pub mod auth;
+pub mod calls;
 pub mod customers;
 pub mod experiments;
 pub mod health;

@@ -1,0 +1,869 @@
+//! Calls: placing outbound calls (idempotently), reading them with their
+//! transcript and history, hanging up and transferring to a human agent.
+//!
+//! Status changes that the provider reports (ringing, answered, hung up,
+//! bridged) arrive later through its webhooks; these use cases only change the
+//! status for what they decide themselves — a dial that failed, an escalation
+//! they started — always through [`Call::apply`] and
+//! [`CallRepository::save_transition`], so the history records them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iace_domain::call::{
+    Call, CallDirection, CallEvent, CallEventRecord, CallStatus, EventSource, NewCall,
+    TransitionError, TransitionOutcome,
+};
+use iace_domain::ports::{
+    AgentRepository, CallFilter, CallHandle, CallRepository, Clock, CommandOutcome,
+    CustomerRepository, DialRequest, MachineDetection, Page, PageRequest, PersonaRepository,
+    ProviderError, StoreError, TelephonyGateway, TranscriptRepository, TransferTarget,
+};
+use iace_domain::{AgentId, Availability, CallId, PersonaId, PhoneNumber, Role, TranscriptEntry};
+
+use crate::auth::Principal;
+use crate::error::{AppError, FieldError};
+
+/// How long an outbound call rings before the provider gives up.
+const RING_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a write that lost a race with a webhook is re-read and retried.
+const WRITE_ATTEMPTS: usize = 3;
+
+/// A client's idempotency key: 1–255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The longest key accepted.
+    pub const MAX_LEN: usize = 255;
+
+    /// Checks a key.
+    ///
+    /// # Errors
+    /// A [`FieldError`] on `field` for an empty, over-long or non-visible-ASCII key.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let visible = raw.bytes().all(|b| b.is_ascii_graphic());
+        if (1..=Self::MAX_LEN).contains(&raw.len()) && visible {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(FieldError::new(
+                field,
+                "invalid_idempotency_key",
+                "idempotency keys are 1-255 visible ASCII characters",
+            ))
+        }
+    }
+
+    /// The key.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An outbound call to place (already parsed at the edge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceCall {
+    /// Whom to call.
+    pub to: PhoneNumber,
+    /// Caller id (one of the organisation's numbers).
+    pub from: PhoneNumber,
+    /// The persona the AI agent speaks as.
+    pub persona_id: Option<PersonaId>,
+    /// Makes retries of the same request return the same call.
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// What placing a call did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed {
+    /// The call.
+    pub call: Call,
+    /// `false` when an earlier request with the same idempotency key created it
+    /// (nothing was dialled this time).
+    pub created: bool,
+}
+
+/// A call with what was said and what happened to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallDetails {
+    /// The call.
+    pub call: Call,
+    /// The transcript, in order.
+    pub transcript: Vec<TranscriptEntry>,
+    /// Every event that reached the call, oldest first.
+    pub history: Vec<CallEventRecord>,
+}
+
+/// Call use cases.
+#[derive(Clone)]
+pub struct CallService {
+    calls: Arc<dyn CallRepository>,
+    transcripts: Arc<dyn TranscriptRepository>,
+    customers: Arc<dyn CustomerRepository>,
+    personas: Arc<dyn PersonaRepository>,
+    agents: Arc<dyn AgentRepository>,
+    telephony: Arc<dyn TelephonyGateway>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for CallService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallService").finish_non_exhaustive()
+    }
+}
+
+fn transition_conflict(err: &TransitionError) -> AppError {
+    match err {
+        TransitionError::CallEnded { status, .. } => AppError::Conflict {
+            code: "call_ended",
+            message: format!("the call has ended ({status})"),
+        },
+        TransitionError::NotAllowed { from, event } => AppError::Conflict {
+            code: "invalid_call_state",
+            message: format!("`{event}` is not possible while the call is {from}"),
+        },
+    }
+}
+
+fn handle(call: &Call) -> Option<CallHandle> {
+    call.provider_call_id.as_ref().map(|id| CallHandle {
+        call_id: call.id,
+        provider_call_id: id.clone(),
+    })
+}
+
+impl CallService {
+    /// Builds the service.
+    pub fn new(
+        calls: Arc<dyn CallRepository>,
+        transcripts: Arc<dyn TranscriptRepository>,
+        customers: Arc<dyn CustomerRepository>,
+        personas: Arc<dyn PersonaRepository>,
+        agents: Arc<dyn AgentRepository>,
+        telephony: Arc<dyn TelephonyGateway>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            calls,
+            transcripts,
+            customers,
+            personas,
+            agents,
+            telephony,
+            clock,
+        }
+    }
+
+    /// Places an outbound call: creates it (pending), dials it, and stores the
+    /// provider's call id. With an idempotency key, a repeated request gets the
+    /// call of the first one back (`created: false`) and dials nothing. The
+    /// customer with the dialled number, if any, is linked. Ringing and answer
+    /// come later from the provider's webhooks.
+    ///
+    /// # Errors
+    /// Forbidden below member; Validation when `to` equals `from` or the persona
+    /// is not in the organisation (`persona_id`); Conflict
+    /// `idempotency_key_reused` when the key was used for a call with other
+    /// numbers or persona; Provider (`dial_failed`, the
+    /// call id in the message) when the provider refused or failed the dial —
+    /// the call is then Failed; store errors.
+    pub async fn place(&self, who: &Principal, input: PlaceCall) -> Result<Placed, AppError> {
+        who.require(Role::Member)?;
+        if input.to == input.from {
+            return Err(AppError::invalid(
+                "to",
+                "same_as_from",
+                "a call cannot be placed to its own caller id",
+            ));
+        }
+        if let Some(persona) = input.persona_id {
+            match self.personas.get(who.org_id, persona).await {
+                Ok(_) => {}
+                Err(StoreError::NotFound { .. }) => {
+                    return Err(AppError::invalid(
+                        "persona_id",
+                        "unknown_persona",
+                        "no such persona in this organisation",
+                    ));
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        let customer = self.customers.find_by_phone(who.org_id, &input.to).await?;
+        let call = Call::new(
+            NewCall {
+                org_id: who.org_id,
+                direction: CallDirection::Outbound,
+                from: input.from,
+                to: input.to,
+                customer_id: customer.map(|c| c.id),
+                persona_id: input.persona_id,
+                assignment: None,
+                provider_call_id: None,
+                provider_session_id: None,
+            },
+            self.clock.now(),
+        );
+        match &input.idempotency_key {
+            Some(key) => {
+                let (existing, created) = self.calls.create_idempotent(&call, key.as_str()).await?;
+                if !created {
+                    let same_request = (&existing.to, &existing.from, existing.persona_id)
+                        == (&call.to, &call.from, call.persona_id);
+                    if !same_request {
+                        return Err(AppError::Conflict {
+                            code: "idempotency_key_reused",
+                            message: format!(
+                                "this idempotency key was used for call {} with other parameters",
+                                existing.id
+                            ),
+                        });
+                    }
+                    return Ok(Placed {
+                        call: existing,
+                        created: false,
+                    });
+                }
+            }
+            None => self.calls.create(&call).await?,
+        }
+        let call = self.dial(call).await?;
+        Ok(Placed {
+            call,
+            created: true,
+        })
+    }
+
+    /// Dials a freshly created call and records the result.
+    async fn dial(&self, call: Call) -> Result<Call, AppError> {
+        let request = DialRequest {
+            call_id: call.id,
+            from: call.from.clone(),
+            to: call.to.clone(),
+            media_stream: None,
+            machine_detection: MachineDetection::Disabled,
+            ring_timeout: RING_TIMEOUT,
+        };
+        match self.telephony.dial(&request).await {
+            Ok(response) => {
+                // A webhook may already have moved the call (it finds it by our
+                // id): re-read on conflict and set only the provider's ids.
+                let mut call = call;
+                for _ in 0..WRITE_ATTEMPTS {
+                    let expected = call.version;
+                    call.provider_call_id = Some(response.provider_call_id.clone());
+                    if response.provider_session_id.is_some() {
+                        call.provider_session_id = response.provider_session_id.clone();
+                    }
+                    call.version += 1;
+                    match self.calls.update(&call, expected).await {
+                        Ok(()) => return Ok(call),
+                        Err(StoreError::Conflict { .. }) => {
+                            call = self.calls.get(call.org_id, call.id).await?;
+                        }
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+                Err(StoreError::Conflict {
+                    entity: "call",
+                    expected: call.version,
+                }
+                .into())
+            }
+            Err(err) => {
+                tracing::warn!(call_id = %call.id, error = %err, "dial failed");
+                let id = call.id;
+                self.apply(call, CallEvent::Failed, |_| {}).await?;
+                Err(dial_failed(id, err))
+            }
+        }
+    }
+
+    /// Applies `event` (from the runtime), with `edit` made to the call in the
+    /// same write, re-reading and retrying when a webhook got there first.
+    /// Returns the saved call and whether the event changed it.
+    async fn apply(
+        &self,
+        mut call: Call,
+        event: CallEvent,
+        edit: impl Fn(&mut Call) + Send + Sync,
+    ) -> Result<(Call, bool), AppError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let (from, expected, now) = (call.status, call.version, self.clock.now());
+            let result = call.apply(event, now);
+            let record = CallEventRecord::new(
+                call.org_id,
+                call.id,
+                from,
+                event,
+                &result,
+                EventSource::Runtime,
+                now,
+            );
+            match result {
+                Err(err) => {
+                    self.calls.record_event(&record).await?;
+                    return Err(transition_conflict(&err));
+                }
+                Ok(TransitionOutcome::Unchanged { .. }) => {
+                    self.calls.record_event(&record).await?;
+                    return Ok((call, false));
+                }
+                Ok(TransitionOutcome::Applied { .. }) => {
+                    edit(&mut call);
+                    match self.calls.save_transition(&call, expected, &record).await {
+                        Ok(()) => return Ok((call, true)),
+                        Err(StoreError::Conflict { .. }) => {
+                            call = self.calls.get(call.org_id, call.id).await?;
+                        }
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+            }
+        }
+        Err(StoreError::Conflict {
+            entity: "call",
+            expected: call.version,
+        }
+        .into())
+    }
+
+    /// A call with its transcript and history.
+    ///
+    /// # Errors
+    /// NotFound; store errors.
+    pub async fn get(&self, who: &Principal, id: CallId) -> Result<CallDetails, AppError> {
+        who.require(Role::Viewer)?;
+        let call = self.calls.get(who.org_id, id).await?;
+        let transcript = self.transcripts.for_call(who.org_id, id).await?;
+        let history = self.calls.events(who.org_id, id).await?;
+        Ok(CallDetails {
+            call,
+            transcript,
+            history,
+        })
+    }
+
+    /// Calls matching `filter`, one page.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn list(
+        &self,
+        who: &Principal,
+        filter: &CallFilter,
+        page: PageRequest,
+    ) -> Result<Page<Call>, AppError> {
+        who.require(Role::Viewer)?;
+        Ok(self.calls.list(who.org_id, filter, page).await?)
+    }
+
+    /// Asks the provider to hang up a live call. The status changes when the
+    /// provider's hang-up webhook arrives — except for a pending call that was
+    /// never dialled (no provider call), which is cancelled at once.
+    ///
+    /// # Errors
+    /// Forbidden below member; NotFound; Conflict `call_ended` when the call is
+    /// over; Provider `hangup_failed`; store errors.
+    pub async fn hang_up(&self, who: &Principal, id: CallId) -> Result<Call, AppError> {
+        who.require(Role::Member)?;
+        let call = self.calls.get(who.org_id, id).await?;
+        if call.is_ended() {
+            return Err(AppError::Conflict {
+                code: "call_ended",
+                message: format!("call {id} has already ended ({})", call.status),
+            });
+        }
+        let Some(handle) = handle(&call) else {
+            let (call, _) = self.apply(call, CallEvent::Canceled, |_| {}).await?;
+            return Ok(call);
+        };
+        match self.telephony.hang_up(&handle).await {
+            Ok(CommandOutcome::Accepted | CommandOutcome::CallAlreadyEnded) => Ok(call),
+            Err(err) => Err(AppError::Provider {
+                code: "hangup_failed",
+                message: format!("the telephony provider could not hang up call {id}"),
+                retryable: err.is_retryable(),
+                source: Box::new(err),
+            }),
+        }
+    }
+
+    /// Hands a connected call to a human agent: takes one of the agent's
+    /// slots, moves the call to Escalating (its `transferred_to` set) and asks
+    /// the provider to transfer it. The provider's bridge webhook completes it.
+    ///
+    /// # Errors
+    /// Forbidden below member; NotFound (the call); Validation `agent_id` for an
+    /// agent not in the organisation; Conflict `invalid_call_state` unless the
+    /// call is in progress, `agent_unavailable` when the agent is not available,
+    /// not reachable or at capacity, `call_ended` when the provider says the
+    /// call is over; Provider `transfer_failed` (the call is back in progress);
+    /// store errors.
+    pub async fn transfer(
+        &self,
+        who: &Principal,
+        id: CallId,
+        agent_id: AgentId,
+    ) -> Result<Call, AppError> {
+        who.require(Role::Member)?;
+        let call = self.calls.get(who.org_id, id).await?;
+        let invalid_state = |status: CallStatus| AppError::Conflict {
+            code: "invalid_call_state",
+            message: format!("only a call in progress can be transferred; this one is {status}"),
+        };
+        let Some(handle) = handle(&call).filter(|_| call.status == CallStatus::InProgress) else {
+            return Err(invalid_state(call.status));
+        };
+        let agent = match self.agents.get(who.org_id, agent_id).await {
+            Ok(agent) => agent,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(AppError::invalid(
+                    "agent_id",
+                    "unknown_agent",
+                    "no such agent in this organisation",
+                ));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let unavailable = |why: &str| AppError::Conflict {
+            code: "agent_unavailable",
+            message: format!("agent {agent_id} {why}"),
+        };
+        let target = match (&agent.phone, &agent.sip_uri) {
+            (Some(number), _) => TransferTarget::Phone {
+                number: number.clone(),
+            },
+            (None, Some(uri)) => TransferTarget::Sip { uri: uri.clone() },
+            (None, None) => return Err(unavailable("has no phone number or SIP URI")),
+        };
+        if agent.availability != Availability::Available {
+            return Err(unavailable("is not available"));
+        }
+        match self
+            .agents
+            .adjust_active_calls(who.org_id, agent_id, 1)
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::Conflict { .. }) => return Err(unavailable("is at capacity")),
+            Err(other) => return Err(other.into()),
+        }
+        let escalated = self
+            .apply(call, CallEvent::EscalationStarted, |c| {
+                c.transferred_to = Some(agent_id);
+            })
+            .await;
+        let call = match escalated {
+            Ok((call, true)) => call,
+            Ok((call, false)) => {
+                self.release(who, agent_id).await;
+                return Err(invalid_state(call.status));
+            }
+            Err(err) => {
+                self.release(who, agent_id).await;
+                return Err(err);
+            }
+        };
+        match self.telephony.transfer(&handle, &target).await {
+            Ok(CommandOutcome::Accepted) => Ok(call),
+            Ok(CommandOutcome::CallAlreadyEnded) => {
+                // The hang-up webhook ends the call; the agent never got it.
+                self.release(who, agent_id).await;
+                Err(AppError::Conflict {
+                    code: "call_ended",
+                    message: format!("call {id} ended before it could be transferred"),
+                })
+            }
+            Err(err) => {
+                tracing::warn!(call_id = %id, error = %err, "transfer failed");
+                self.release(who, agent_id).await;
+                self.apply(call, CallEvent::TransferFailed, |c| c.transferred_to = None)
+                    .await?;
+                Err(AppError::Provider {
+                    code: "transfer_failed",
+                    message: format!("the telephony provider could not transfer call {id}"),
+                    retryable: err.is_retryable(),
+                    source: Box::new(err),
+                })
+            }
+        }
+    }
+
+    /// Gives back the agent slot a failed transfer took (best effort: logged).
+    async fn release(&self, who: &Principal, agent: AgentId) {
+        if let Err(err) = self.agents.adjust_active_calls(who.org_id, agent, -1).await {
+            tracing::warn!(agent_id = %agent, error = %err, "could not release the agent's slot");
+        }
+    }
+}
+
+fn dial_failed(id: CallId, err: ProviderError) -> AppError {
+    let message = if err.is_retryable() {
+        format!("call {id} failed: the telephony provider could not be reached; retry later")
+    } else {
+        format!("call {id} failed: the telephony provider refused to dial it")
+    };
+    AppError::Provider {
+        code: "dial_failed",
+        message,
+        retryable: err.is_retryable(),
+        source: Box::new(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use iace_domain::ports::providers::MockTelephonyGateway;
+    use iace_domain::ports::store::{
+        MockAgentRepository, MockCallRepository, MockCustomerRepository, MockPersonaRepository,
+        MockTranscriptRepository,
+    };
+    use iace_domain::ports::{DialResponse, FixedClock};
+    use iace_domain::{ApiKeyId, HumanAgent, OrgId};
+
+    use super::*;
+    use crate::auth::Subject;
+
+    struct Mocks {
+        calls: MockCallRepository,
+        customers: MockCustomerRepository,
+        personas: MockPersonaRepository,
+        agents: MockAgentRepository,
+        telephony: MockTelephonyGateway,
+    }
+
+    impl Mocks {
+        fn new() -> Self {
+            let mut customers = MockCustomerRepository::new();
+            customers.expect_find_by_phone().returning(|_, _| Ok(None));
+            Self {
+                calls: MockCallRepository::new(),
+                customers,
+                personas: MockPersonaRepository::new(),
+                agents: MockAgentRepository::new(),
+                telephony: MockTelephonyGateway::new(),
+            }
+        }
+
+        fn service(self) -> CallService {
+            CallService::new(
+                Arc::new(self.calls),
+                Arc::new(MockTranscriptRepository::new()),
+                Arc::new(self.customers),
+                Arc::new(self.personas),
+                Arc::new(self.agents),
+                Arc::new(self.telephony),
+                Arc::new(FixedClock::new(Utc::now())),
+            )
+        }
+    }
+
+    fn principal(role: Role) -> Principal {
+        Principal {
+            org_id: OrgId::new(),
+            role,
+            subject: Subject::ApiKey(ApiKeyId::new()),
+        }
+    }
+
+    fn number(raw: &str) -> PhoneNumber {
+        PhoneNumber::parse(raw).expect("valid")
+    }
+
+    fn input(key: Option<&str>) -> PlaceCall {
+        PlaceCall {
+            to: number("+442079460958"),
+            from: number("+14155550100"),
+            persona_id: None,
+            idempotency_key: key.map(|k| IdempotencyKey::parse("key", k).expect("key")),
+        }
+    }
+
+    fn live_call(who: &Principal, status: CallStatus) -> Call {
+        let mut call = Call::new(
+            NewCall {
+                org_id: who.org_id,
+                direction: CallDirection::Outbound,
+                from: number("+14155550100"),
+                to: number("+442079460958"),
+                customer_id: None,
+                persona_id: None,
+                assignment: None,
+                provider_call_id: Some("sim:1".into()),
+                provider_session_id: None,
+            },
+            Utc::now(),
+        );
+        call.status = status;
+        call
+    }
+
+    fn agent(who: &Principal) -> HumanAgent {
+        HumanAgent {
+            id: AgentId::new(),
+            org_id: who.org_id,
+            name: "Ana".into(),
+            email: None,
+            phone: None,
+            sip_uri: Some("sip:ana@pbx.example.com".into()),
+            skills: Default::default(),
+            availability: Availability::Available,
+            max_concurrent_calls: 1,
+            active_calls: 1,
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii_up_to_255() {
+        assert!(IdempotencyKey::parse("k", "order-42_x.y:z").is_ok());
+        assert!(IdempotencyKey::parse("k", &"k".repeat(255)).is_ok());
+        for bad in ["", "two words", "caf\u{e9}", "tab\t", &"k".repeat(256)] {
+            let err = IdempotencyKey::parse("Idempotency-Key", bad).expect_err(bad);
+            assert_eq!(err.field, "Idempotency-Key");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_placed_call_is_dialled_once_and_keeps_the_provider_id() {
+        let who = principal(Role::Member);
+        let mut mocks = Mocks::new();
+        mocks
+            .calls
+            .expect_create_idempotent()
+            .times(1)
+            .returning(|call, _| Ok((call.clone(), true)));
+        mocks
+            .telephony
+            .expect_dial()
+            .times(1)
+            .withf(|r| r.to.as_str() == "+442079460958")
+            .returning(|_| {
+                Ok(DialResponse {
+                    provider_call_id: "sim:abc".into(),
+                    provider_session_id: None,
+                })
+            });
+        mocks
+            .calls
+            .expect_update()
+            .times(1)
+            .withf(|call, expected| {
+                *expected == 0
+                    && call.version == 1
+                    && call.provider_call_id.as_deref() == Some("sim:abc")
+                    && call.status == CallStatus::Pending
+            })
+            .returning(|_, _| Ok(()));
+        let placed = mocks
+            .service()
+            .place(&who, input(Some("k-1")))
+            .await
+            .expect("placed");
+        assert!(placed.created);
+        assert_eq!(placed.call.provider_call_id.as_deref(), Some("sim:abc"));
+    }
+
+    #[tokio::test]
+    async fn a_replayed_key_returns_the_first_call_without_dialling() {
+        let who = principal(Role::Member);
+        let first = live_call(&who, CallStatus::Pending);
+        let mut mocks = Mocks::new();
+        let existing = first.clone();
+        mocks
+            .calls
+            .expect_create_idempotent()
+            .withf(|_, key| key == "k-1")
+            .returning(move |_, _| Ok((existing.clone(), false)));
+        mocks.telephony.expect_dial().times(0);
+        let service = mocks.service();
+        let placed = service
+            .place(&who, input(Some("k-1")))
+            .await
+            .expect("replay");
+        assert_eq!((placed.call, placed.created), (first, false));
+
+        let mut other = input(Some("k-1"));
+        other.to = number("+442079460900");
+        let err = service.place(&who, other).await.expect_err("reused");
+        assert_eq!(err.code(), "idempotency_key_reused");
+    }
+
+    #[tokio::test]
+    async fn a_failed_dial_fails_the_call_and_names_it() {
+        let who = principal(Role::Member);
+        let mut mocks = Mocks::new();
+        mocks.calls.expect_create().times(1).returning(|_| Ok(()));
+        mocks.telephony.expect_dial().returning(|_| {
+            Err(ProviderError::Rejected {
+                provider: "local",
+                status: Some(422),
+                detail: "unroutable".into(),
+            })
+        });
+        mocks
+            .calls
+            .expect_save_transition()
+            .times(1)
+            .withf(|call, expected, record| {
+                *expected == 0
+                    && call.status == CallStatus::Failed
+                    && record.event == CallEvent::Failed
+                    && record.source == EventSource::Runtime
+            })
+            .returning(|_, _, _| Ok(()));
+        let err = mocks
+            .service()
+            .place(&who, input(None))
+            .await
+            .expect_err("dial failed");
+        let AppError::Provider {
+            code,
+            message,
+            retryable,
+            ..
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!((*code, *retryable), ("dial_failed", false));
+        assert!(message.starts_with("call "), "{message}");
+    }
+
+    #[tokio::test]
+    async fn viewers_cannot_place_and_bad_input_is_refused_before_any_write() {
+        let mut mocks = Mocks::new();
+        mocks
+            .personas
+            .expect_get()
+            .returning(|_, _| Err(StoreError::NotFound { entity: "persona" }));
+        let service = mocks.service();
+        let err = service
+            .place(&principal(Role::Viewer), input(None))
+            .await
+            .expect_err("viewer");
+        assert_eq!(err.code(), "forbidden");
+        let who = principal(Role::Member);
+        let mut same = input(None);
+        same.to = same.from.clone();
+        let err = service.place(&who, same).await.expect_err("same");
+        assert!(matches!(&err, AppError::Validation { errors } if errors[0].field == "to"));
+        let mut unknown = input(None);
+        unknown.persona_id = Some(PersonaId::new());
+        let err = service.place(&who, unknown).await.expect_err("persona");
+        assert!(matches!(&err, AppError::Validation { errors } if errors[0].field == "persona_id"));
+    }
+
+    #[tokio::test]
+    async fn hanging_up_an_ended_call_conflicts() {
+        let who = principal(Role::Member);
+        let ended = live_call(&who, CallStatus::Completed);
+        let mut mocks = Mocks::new();
+        mocks
+            .calls
+            .expect_get()
+            .returning(move |_, _| Ok(ended.clone()));
+        mocks.telephony.expect_hang_up().times(0);
+        let err = mocks
+            .service()
+            .hang_up(&who, CallId::new())
+            .await
+            .expect_err("ended");
+        assert_eq!(err.code(), "call_ended");
+    }
+
+    #[tokio::test]
+    async fn transfer_to_an_agent_at_capacity_changes_nothing() {
+        let who = principal(Role::Member);
+        let call = live_call(&who, CallStatus::InProgress);
+        let ana = agent(&who);
+        let mut mocks = Mocks::new();
+        mocks
+            .calls
+            .expect_get()
+            .returning(move |_, _| Ok(call.clone()));
+        mocks
+            .agents
+            .expect_get()
+            .returning(move |_, _| Ok(ana.clone()));
+        mocks
+            .agents
+            .expect_adjust_active_calls()
+            .withf(|_, _, delta| *delta == 1)
+            .returning(|_, _, _| {
+                Err(StoreError::Conflict {
+                    entity: "agent",
+                    expected: 1,
+                })
+            });
+        mocks.calls.expect_save_transition().times(0);
+        mocks.telephony.expect_transfer().times(0);
+        let err = mocks
+            .service()
+            .transfer(&who, CallId::new(), AgentId::new())
+            .await
+            .expect_err("at capacity");
+        assert_eq!(err.code(), "agent_unavailable");
+    }
+
+    #[tokio::test]
+    async fn a_failed_transfer_gives_the_slot_back_and_resumes_the_call() {
+        let who = principal(Role::Member);
+        let call = live_call(&who, CallStatus::InProgress);
+        let ana = agent(&who);
+        let mut mocks = Mocks::new();
+        mocks
+            .calls
+            .expect_get()
+            .returning(move |_, _| Ok(call.clone()));
+        let got = ana.clone();
+        mocks
+            .agents
+            .expect_get()
+            .returning(move |_, _| Ok(got.clone()));
+        let taken = ana.clone();
+        mocks
+            .agents
+            .expect_adjust_active_calls()
+            .withf(|_, _, delta| *delta == 1)
+            .times(1)
+            .returning(move |_, _, _| Ok(taken.clone()));
+        mocks
+            .agents
+            .expect_adjust_active_calls()
+            .withf(|_, _, delta| *delta == -1)
+            .times(1)
+            .returning(move |_, _, _| Ok(ana.clone()));
+        let mut seq = mockall::Sequence::new();
+        mocks
+            .calls
+            .expect_save_transition()
+            .times(1)
+            .in_sequence(&mut seq)
+            .withf(|call, _, _| {
+                call.status == CallStatus::Escalating && call.transferred_to.is_some()
+            })
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .calls
+            .expect_save_transition()
+            .times(1)
+            .in_sequence(&mut seq)
+            .withf(|call, _, _| {
+                call.status == CallStatus::InProgress && call.transferred_to.is_none()
+            })
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .telephony
+            .expect_transfer()
+            .returning(|_, _| Err(ProviderError::Timeout { provider: "local" }));
+        let err = mocks
+            .service()
+            .transfer(&who, CallId::new(), AgentId::new())
+            .await
+            .expect_err("transfer failed");
+        assert_eq!(err.code(), "transfer_failed");
+    }
+}
