@@ -335,9 +335,13 @@ impl CallService {
     /// NotFound; store errors.
     pub async fn get(&self, who: &Principal, id: CallId) -> Result<CallDetails, AppError> {
         who.require(Role::Viewer)?;
-        let call = self.calls.get(who.org_id, id).await?;
-        let transcript = self.transcripts.for_call(who.org_id, id).await?;
-        let history = self.calls.events(who.org_id, id).await?;
+        // Three independent reads: issue them together (each is scoped to the
+        // org, so a foreign id fails all three with NotFound).
+        let (call, transcript, history) = futures::try_join!(
+            self.calls.get(who.org_id, id),
+            self.transcripts.for_call(who.org_id, id),
+            self.calls.events(who.org_id, id),
+        )?;
         Ok(CallDetails {
             call,
             transcript,

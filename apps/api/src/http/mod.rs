@@ -1,5 +1,6 @@
 //! The HTTP surface: routes, middleware, OpenAPI.
 
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod request_id;
@@ -16,10 +17,9 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_scalar::{Scalar, Servable};
 
 use crate::config::ServerConfig;
 use error::ApiError;
@@ -65,8 +65,6 @@ impl Modify for Security {
                     .build(),
             ),
         );
-        // Documented so clients know the header name; same credentials as `bearer`.
-        let _ = ApiKey::Header(ApiKeyValue::new("Authorization"));
     }
 }
 
@@ -83,16 +81,16 @@ pub fn router(state: AppState, server: &ServerConfig) -> Router {
         .merge(routes::patterns::router())
         .merge(routes::calls::router())
         .split_for_parts();
-    let spec = openapi.clone();
+    let spec = std::sync::Arc::new(openapi);
     let router = api
         .route(
             "/openapi.json",
             axum::routing::get(move || {
                 let spec = spec.clone();
-                async move { axum::Json(spec) }
+                async move { axum::Json(spec.as_ref().clone()) }
             }),
         )
-        .merge(Scalar::with_url("/docs", openapi))
+        .merge(docs::router())
         .fallback(|| async { ApiError::route_not_found() })
         .with_state(state);
     layered(router, server)

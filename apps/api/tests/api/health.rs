@@ -67,7 +67,20 @@ async fn health_readiness_openapi_and_docs() {
             .await
             .expect("docs");
         assert_eq!(docs.status(), StatusCode::OK);
-        assert!(docs.text().await.expect("html").contains("<html"));
+        let html = docs.text().await.expect("html");
+        assert!(html.contains("<html") && html.contains("/docs/scalar.js"));
+        assert!(
+            !html.contains("https://"),
+            "the docs page loads nothing from the network"
+        );
+        let script = app
+            .client
+            .get(format!("{}/docs/scalar.js", app.base))
+            .send()
+            .await
+            .expect("js");
+        assert_eq!(script.status(), StatusCode::OK);
+        assert!(script.bytes().await.expect("bytes").len() > 1_000_000);
     }
 }
 

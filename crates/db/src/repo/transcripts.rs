@@ -93,23 +93,24 @@ impl TranscriptRepository for SqlStore {
         org: OrgId,
         call_id: CallId,
     ) -> Result<Vec<TranscriptEntry>, StoreError> {
-        let owned = Calls::find_by_id(call_id.into_uuid())
-            .filter(call::Column::OrgId.eq(org.into_uuid()))
-            .count(&self.db)
-            .await
-            .map_err(on(ENTITY))?;
-        if owned == 0 {
-            return Err(StoreError::NotFound { entity: "call" });
-        }
-        Entries::find()
+        let rows = Entries::find()
             .filter(entry::Column::CallId.eq(call_id.into_uuid()))
             .filter(entry::Column::OrgId.eq(org.into_uuid()))
             .order_by_asc(entry::Column::Sequence)
             .all(&self.db)
             .await
-            .map_err(on(ENTITY))?
-            .into_iter()
-            .map(to_domain)
-            .collect()
+            .map_err(on(ENTITY))?;
+        // Filtered by org: only an empty result needs the ownership check.
+        if rows.is_empty() {
+            let owned = Calls::find_by_id(call_id.into_uuid())
+                .filter(call::Column::OrgId.eq(org.into_uuid()))
+                .count(&self.db)
+                .await
+                .map_err(on(ENTITY))?;
+            if owned == 0 {
+                return Err(StoreError::NotFound { entity: "call" });
+            }
+        }
+        rows.into_iter().map(to_domain).collect()
     }
 }
