@@ -5,6 +5,7 @@
 mod agents;
 mod auth;
 mod calls;
+mod cli;
 mod common;
 mod customers;
 mod experiments;
