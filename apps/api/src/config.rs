@@ -43,6 +43,10 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     /// On SIGTERM/ctrl-c, in-flight requests get this long to finish (ms).
     pub shutdown_timeout_ms: u64,
+    /// Repeated reads of a call's details are served from memory for this
+    /// long (ms); writes through this instance show at once, writes through
+    /// another within this time. 0 disables.
+    pub read_cache_ttl_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +57,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             cors_allowed_origins: Vec::new(),
             shutdown_timeout_ms: 30_000,
+            read_cache_ttl_ms: 1_000,
         }
     }
 }

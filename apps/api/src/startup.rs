@@ -66,7 +66,10 @@ pub fn state(config: &Config, store: SqlStore) -> anyhow::Result<AppState> {
         Arc::new(store.clone()),
         telephony,
         clock.clone(),
-    );
+    )
+    .with_read_cache(std::time::Duration::from_millis(
+        config.server.read_cache_ttl_ms,
+    ));
     let customers = CustomerService::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),

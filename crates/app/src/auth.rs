@@ -95,7 +95,7 @@ impl Default for AuthConfig {
 #[derive(Debug, Default)]
 struct PrincipalCache {
     ttl: Duration,
-    entries: std::sync::Mutex<std::collections::HashMap<String, (Principal, std::time::Instant)>>,
+    entries: std::sync::RwLock<std::collections::HashMap<String, (Principal, std::time::Instant)>>,
 }
 
 impl PrincipalCache {
@@ -107,7 +107,7 @@ impl PrincipalCache {
         }
         let entries = self
             .entries
-            .lock()
+            .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         entries
             .get(key)
@@ -121,7 +121,7 @@ impl PrincipalCache {
         }
         let mut entries = self
             .entries
-            .lock()
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.len() >= Self::MAX_ENTRIES {
             entries.clear();
@@ -131,7 +131,7 @@ impl PrincipalCache {
 
     fn clear(&self) {
         self.entries
-            .lock()
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
     }

@@ -19,7 +19,9 @@ use iace_domain::ports::{
     CustomerRepository, DialRequest, MachineDetection, Page, PageRequest, PersonaRepository,
     ProviderError, StoreError, TelephonyGateway, TranscriptRepository, TransferTarget,
 };
-use iace_domain::{AgentId, Availability, CallId, PersonaId, PhoneNumber, Role, TranscriptEntry};
+use iace_domain::{
+    AgentId, Availability, CallId, OrgId, PersonaId, PhoneNumber, Role, TranscriptEntry,
+};
 
 use crate::auth::Principal;
 use crate::error::{AppError, FieldError};
@@ -95,6 +97,86 @@ pub struct CallDetails {
     pub history: Vec<CallEventRecord>,
 }
 
+/// Call details read recently, per instance, for at most `ttl`; every write
+/// through this service forgets the call at once. Keyed by organisation and
+/// call, so it cannot serve one tenant another's call.
+#[derive(Debug, Default)]
+struct DetailsCache {
+    ttl: std::time::Duration,
+    entries: std::sync::RwLock<CacheMap>,
+}
+
+/// Details, when they were read, and whether a request is re-reading them.
+type CacheMap =
+    std::collections::HashMap<(OrgId, CallId), (Arc<CallDetails>, std::time::Instant, bool)>;
+
+impl DetailsCache {
+    const MAX_ENTRIES: usize = 10_000;
+
+    /// A fresh entry; or, once it is older than `ttl` (but younger than twice
+    /// that), the old entry to every caller but one, which gets `None` and
+    /// re-reads the store. Without that, every request arriving while the
+    /// entry is being re-read would hit the store at once.
+    fn get(&self, org: OrgId, id: CallId) -> Option<CallDetails> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let key = (org, id);
+        let (details, age, refreshing) = {
+            let entries = self
+                .entries
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (details, at, refreshing) = entries.get(&key)?;
+            (Arc::clone(details), at.elapsed(), *refreshing)
+        };
+        if age < self.ttl || (refreshing && age < self.ttl * 2) {
+            return Some(details.as_ref().clone());
+        }
+        if age >= self.ttl * 2 {
+            return None;
+        }
+        // Stale: the first caller to get here re-reads; the others keep
+        // getting the old entry until it is replaced.
+        let mut entries = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match entries.get_mut(&key) {
+            Some(entry) if !entry.2 => {
+                entry.2 = true;
+                None
+            }
+            Some(entry) => Some(entry.0.as_ref().clone()),
+            None => None,
+        }
+    }
+
+    fn put(&self, org: OrgId, id: CallId, details: &CallDetails) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let value = (Arc::new(details.clone()), std::time::Instant::now(), false);
+        let mut entries = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert((org, id), value);
+    }
+
+    fn forget(&self, org: OrgId, id: CallId) {
+        if !self.ttl.is_zero() {
+            self.entries
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&(org, id));
+        }
+    }
+}
+
 /// Call use cases.
 #[derive(Clone)]
 pub struct CallService {
@@ -105,6 +187,7 @@ pub struct CallService {
     agents: Arc<dyn AgentRepository>,
     telephony: Arc<dyn TelephonyGateway>,
     clock: Arc<dyn Clock>,
+    cache: Arc<DetailsCache>,
 }
 
 impl std::fmt::Debug for CallService {
@@ -152,7 +235,21 @@ impl CallService {
             agents,
             telephony,
             clock,
+            cache: Arc::new(DetailsCache::default()),
         }
+    }
+
+    /// Serves repeated reads of a call's details from memory for up to `ttl`
+    /// (off by default). Writes through this service take effect at once;
+    /// changes made by another instance show within `ttl` (while one request
+    /// re-reads an expired entry, others may get it for up to `2 × ttl`).
+    #[must_use]
+    pub fn with_read_cache(mut self, ttl: std::time::Duration) -> Self {
+        self.cache = Arc::new(DetailsCache {
+            ttl,
+            ..DetailsCache::default()
+        });
+        self
     }
 
     /// Places an outbound call: creates it (pending), dials it, and stores the
@@ -257,6 +354,7 @@ impl CallService {
                         call.provider_session_id = response.provider_session_id.clone();
                     }
                     call.version += 1;
+                    self.cache.forget(call.org_id, call.id);
                     match self.calls.update(&call, expected).await {
                         Ok(()) => return Ok(call),
                         Err(StoreError::Conflict { .. }) => {
@@ -301,6 +399,8 @@ impl CallService {
                 EventSource::Runtime,
                 now,
             );
+            // Even an ignored event adds to the history.
+            self.cache.forget(call.org_id, call.id);
             match result {
                 Err(err) => {
                     self.calls.record_event(&record).await?;
@@ -312,6 +412,7 @@ impl CallService {
                 }
                 Ok(TransitionOutcome::Applied { .. }) => {
                     edit(&mut call);
+                    self.cache.forget(call.org_id, call.id);
                     match self.calls.save_transition(&call, expected, &record).await {
                         Ok(()) => return Ok((call, true)),
                         Err(StoreError::Conflict { .. }) => {
@@ -335,6 +436,9 @@ impl CallService {
     /// NotFound; store errors.
     pub async fn get(&self, who: &Principal, id: CallId) -> Result<CallDetails, AppError> {
         who.require(Role::Viewer)?;
+        if let Some(details) = self.cache.get(who.org_id, id) {
+            return Ok(details);
+        }
         // Three independent reads: issue them together (each is scoped to the
         // org, so a foreign id fails all three with NotFound).
         let (call, transcript, history) = futures::try_join!(
@@ -342,11 +446,13 @@ impl CallService {
             self.transcripts.for_call(who.org_id, id),
             self.calls.events(who.org_id, id),
         )?;
-        Ok(CallDetails {
+        let details = CallDetails {
             call,
             transcript,
             history,
-        })
+        };
+        self.cache.put(who.org_id, id, &details);
+        Ok(details)
     }
 
     /// Calls matching `filter`, one page.
@@ -526,7 +632,7 @@ mod tests {
         MockTranscriptRepository,
     };
     use iace_domain::ports::{DialResponse, FixedClock};
-    use iace_domain::{ApiKeyId, HumanAgent, OrgId};
+    use iace_domain::{ApiKeyId, HumanAgent};
 
     use super::*;
     use crate::auth::Subject;
@@ -618,6 +724,93 @@ mod tests {
             max_concurrent_calls: 1,
             active_calls: 1,
         }
+    }
+
+    #[tokio::test]
+    async fn details_are_cached_until_this_service_changes_the_call() {
+        let who = principal(Role::Member);
+        let mut call = live_call(&who, CallStatus::Pending);
+        call.provider_call_id = None;
+        let id = call.id;
+        let mut mocks = Mocks::new();
+        let stored = call.clone();
+        mocks
+            .calls
+            .expect_get()
+            .returning(move |_, _| Ok(stored.clone()));
+        // Read twice before the write, once after: the store sees two reads.
+        mocks
+            .calls
+            .expect_events()
+            .times(2)
+            .returning(|_, _| Ok(Vec::new()));
+        mocks
+            .calls
+            .expect_save_transition()
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let mut transcripts = MockTranscriptRepository::new();
+        transcripts
+            .expect_for_call()
+            .times(2)
+            .returning(|_, _| Ok(Vec::new()));
+        let service = CallService::new(
+            Arc::new(mocks.calls),
+            Arc::new(transcripts),
+            Arc::new(mocks.customers),
+            Arc::new(mocks.personas),
+            Arc::new(mocks.agents),
+            Arc::new(mocks.telephony),
+            Arc::new(FixedClock::new(Utc::now())),
+        )
+        .with_read_cache(std::time::Duration::from_secs(60));
+        service.get(&who, id).await.expect("first read");
+        service.get(&who, id).await.expect("served from memory");
+        service
+            .hang_up(&who, id)
+            .await
+            .expect("cancel a call never dialled");
+        service
+            .get(&who, id)
+            .await
+            .expect("re-read after the write");
+    }
+
+    #[test]
+    fn an_expired_entry_is_re_read_by_one_caller_while_others_get_it() {
+        let who = principal(Role::Viewer);
+        let details = CallDetails {
+            call: live_call(&who, CallStatus::InProgress),
+            transcript: Vec::new(),
+            history: Vec::new(),
+        };
+        let id = details.call.id;
+        let cache = DetailsCache {
+            ttl: std::time::Duration::from_secs(10),
+            ..DetailsCache::default()
+        };
+        cache.put(who.org_id, id, &details);
+        assert_eq!(cache.get(who.org_id, id), Some(details.clone()), "fresh");
+        assert_eq!(cache.get(OrgId::new(), id), None, "keyed by organisation");
+        let age = |secs: u64| {
+            let mut entries = cache.entries.write().expect("lock");
+            let entry = entries.get_mut(&(who.org_id, id)).expect("entry");
+            entry.1 = std::time::Instant::now()
+                .checked_sub(std::time::Duration::from_secs(secs))
+                .expect("instant");
+        };
+        age(15);
+        assert_eq!(cache.get(who.org_id, id), None, "the first caller re-reads");
+        assert_eq!(
+            cache.get(who.org_id, id),
+            Some(details.clone()),
+            "the others get the old entry"
+        );
+        cache.put(who.org_id, id, &details);
+        age(25);
+        assert_eq!(cache.get(who.org_id, id), None, "too old for anyone");
+        cache.forget(who.org_id, id);
+        assert_eq!(cache.get(who.org_id, id), None);
     }
 
     #[test]

@@ -69,6 +69,7 @@ impl TestApp {
         config.auth.jwt_secret = Some(SecretString::from(SECRET));
         // Tests change users and keys behind the server's back through the store.
         config.auth.principal_cache_ttl_ms = 0;
+        config.server.read_cache_ttl_ms = 0;
         let app = Application::build(config.clone()).await.expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until(std::future::pending()));
