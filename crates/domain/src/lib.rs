@@ -93,6 +93,7 @@ pub mod model;
 pub mod phone;
 pub mod plan;
 pub mod ports;
+pub mod ratelimit;
 pub mod routing;
 pub mod sentiment;
 

@@ -8,9 +8,15 @@
 //!   command, hands out provider call ids and remembers what it was asked.
 //! - [`embedder::HashingEmbedder`]: an `Embedder` that hashes words into a
 //!   fixed-dimension vector (similar texts get similar vectors).
+//! - [`limiter::LocalRateLimiter`], [`cache::LocalCache`],
+//!   [`bus::LocalEventBus`]: the in-process `RateLimiter`, `Cache` and
+//!   `EventBus` for a single instance (Redis shares them across instances).
 //!
 //! **Must not depend on** other adapter crates, the API, or anything that opens
 //! a socket.
 
+pub mod bus;
+pub mod cache;
 pub mod embedder;
+pub mod limiter;
 pub mod telephony;

@@ -5,14 +5,17 @@
 
 pub mod agents;
 pub mod api_keys;
+pub mod cache;
 pub mod calls;
 pub mod customers;
+pub mod event_bus;
 pub mod experiments;
 pub mod inbox;
 pub mod memories;
 pub mod orgs;
 pub mod patterns;
 pub mod personas;
+pub mod rate_limiter;
 pub mod refresh_tokens;
 pub mod transcripts;
 pub mod users;

@@ -1,0 +1,125 @@
+//! In-process `RateLimiter`: GCRA per key ([`iace_domain::ratelimit`]) and
+//! leased concurrency slots, for a single instance. Exact within the process;
+//! several instances need the Redis limiter to share limits.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use iace_domain::ports::{
+    Clock, InfraError, Quota, RateDecision, RateLimitKey, RateLimiter, SlotLease,
+};
+use iace_domain::ratelimit;
+
+#[derive(Debug, Default)]
+struct State {
+    /// Key → (theoretical arrival time in ms, when the entry may be dropped).
+    tats: HashMap<String, (u64, DateTime<Utc>)>,
+    /// Key → slot token → lease expiry.
+    slots: HashMap<String, HashMap<String, DateTime<Utc>>>,
+}
+
+/// The embedded limiter.
+pub struct LocalRateLimiter {
+    clock: Arc<dyn Clock>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for LocalRateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalRateLimiter").finish_non_exhaustive()
+    }
+}
+
+impl LocalRateLimiter {
+    /// A limiter reading time from `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+#[async_trait]
+impl RateLimiter for LocalRateLimiter {
+    async fn check(
+        &self,
+        key: &RateLimitKey,
+        quota: &Quota,
+        cost: u32,
+    ) -> Result<RateDecision, InfraError> {
+        let now = self.clock.now();
+        let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+        let mut state = self.state();
+        // Drop expired entries now and then, so idle keys do not accumulate.
+        if state.tats.len() > 10_000 {
+            state.tats.retain(|_, (_, expires)| *expires > now);
+        }
+        let stored = state
+            .tats
+            .get(key.as_str())
+            .filter(|(_, expires)| *expires > now)
+            .map(|(tat, _)| *tat);
+        let outcome = ratelimit::check(now_ms, stored, quota, cost);
+        if let Some(tat) = outcome.new_tat_ms {
+            state
+                .tats
+                .insert(key.as_str().to_owned(), (tat, now + to_chrono(outcome.ttl)));
+        }
+        Ok(outcome.decision)
+    }
+
+    async fn acquire(
+        &self,
+        key: &RateLimitKey,
+        max: u32,
+        lease: Duration,
+    ) -> Result<Option<SlotLease>, InfraError> {
+        let now = self.clock.now();
+        let mut state = self.state();
+        let slots = state.slots.entry(key.as_str().to_owned()).or_default();
+        slots.retain(|_, expires| *expires > now);
+        if slots.len() >= max as usize {
+            return Ok(None);
+        }
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        slots.insert(token.clone(), now + to_chrono(lease));
+        Ok(Some(SlotLease {
+            key: key.clone(),
+            token,
+        }))
+    }
+
+    async fn renew(&self, lease: &SlotLease, extend_by: Duration) -> Result<bool, InfraError> {
+        let now = self.clock.now();
+        let mut state = self.state();
+        let Some(slots) = state.slots.get_mut(lease.key.as_str()) else {
+            return Ok(false);
+        };
+        match slots.get_mut(&lease.token) {
+            Some(expires) if *expires > now => {
+                *expires = now + to_chrono(extend_by);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn release(&self, lease: &SlotLease) -> Result<(), InfraError> {
+        if let Some(slots) = self.state().slots.get_mut(lease.key.as_str()) {
+            slots.remove(&lease.token);
+        }
+        Ok(())
+    }
+}
