@@ -16,6 +16,7 @@
 pub mod contracts;
 pub mod fixtures;
 pub mod pg;
+pub mod redis;
 
 /// A store under test and whatever keeps its database alive (dropped last).
 #[derive(Debug)]
