@@ -27,6 +27,89 @@ pub struct Config {
     pub auth: AuthSettings,
     /// Logging.
     pub log: LogConfig,
+    /// Redis (`iace-redis`): when set, rate limits are shared by every
+    /// instance; when absent, the in-process limiter of one instance is used.
+    pub redis: Option<iace_redis::RedisConfig>,
+    /// Per-plan limits.
+    pub limits: LimitsConfig,
+}
+
+/// What each plan may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlanLimits {
+    /// Authenticated API requests per minute (sustained).
+    pub requests_per_minute: u32,
+    /// Requests that may arrive at once (burst).
+    pub burst: u32,
+    /// Calls live at the same time.
+    pub live_calls: u32,
+}
+
+impl Default for PlanLimits {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 600,
+            burst: 100,
+            live_calls: 5,
+        }
+    }
+}
+
+/// What to do when the shared limiter cannot be reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    /// Allow the request, log, and carry on (default: availability first).
+    #[default]
+    Open,
+    /// Refuse with 503.
+    Closed,
+}
+
+/// Limits per plan and the limiter's failure policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Free plan.
+    pub free: PlanLimits,
+    /// Pro plan.
+    pub pro: PlanLimits,
+    /// Enterprise plan.
+    pub enterprise: PlanLimits,
+    /// When the limiter is unreachable.
+    pub failure_policy: FailurePolicy,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            free: PlanLimits::default(),
+            pro: PlanLimits {
+                requests_per_minute: 3_000,
+                burst: 300,
+                live_calls: 50,
+            },
+            enterprise: PlanLimits {
+                requests_per_minute: 30_000,
+                burst: 3_000,
+                live_calls: 1_000,
+            },
+            failure_policy: FailurePolicy::Open,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The limits of `plan`.
+    #[must_use]
+    pub fn of(&self, plan: iace_domain::Plan) -> PlanLimits {
+        match plan {
+            iace_domain::Plan::Free => self.free,
+            iace_domain::Plan::Pro => self.pro,
+            iace_domain::Plan::Enterprise => self.enterprise,
+        }
+    }
 }
 
 /// HTTP server settings.
@@ -168,7 +251,7 @@ pub enum ConfigError {
     Invalid(#[source] Box<figment::Error>),
 }
 
-const SECTIONS: [&str; 4] = ["server", "database", "auth", "log"];
+const SECTIONS: [&str; 6] = ["server", "database", "auth", "log", "redis", "limits"];
 
 /// Loads the configuration: defaults, then `file` (if given), then `IACE_*`
 /// variables from `env` (the process environment in production, a fixed list

@@ -13,12 +13,15 @@ use iace_app::patterns::PatternService;
 use iace_app::personas::PersonaService;
 use iace_db::SqlStore;
 use iace_domain::memory::MemoryConfig;
-use iace_domain::ports::{Clock, Embedder, SystemClock, TelephonyGateway};
+use iace_domain::ports::{Clock, Embedder, RateLimiter, SystemClock, TelephonyGateway};
 use iace_local::embedder::HashingEmbedder;
+use iace_local::limiter::LocalRateLimiter;
 use iace_local::telephony::SimulatedTelephony;
+use iace_redis::RedisStore;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::http::limits::Limits;
 use crate::http::{self, state::AppState};
 
 /// A bound, ready-to-serve application.
@@ -30,11 +33,24 @@ pub struct Application {
     shutdown_timeout: std::time::Duration,
 }
 
-/// Builds every service over the store.
+/// Builds every service over the store, with the in-process rate limiter.
 ///
 /// # Errors
 /// When the auth configuration is unusable.
 pub fn state(config: &Config, store: SqlStore) -> anyhow::Result<AppState> {
+    state_with(config, store, None)
+}
+
+/// Builds every service over the store, with limits shared through `redis`
+/// when given (in-process otherwise).
+///
+/// # Errors
+/// When the auth configuration is unusable.
+pub fn state_with(
+    config: &Config,
+    store: SqlStore,
+    redis: Option<RedisStore>,
+) -> anyhow::Result<AppState> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let fallback = match (config.auth.jwt_algorithm, &config.auth.jwt_secret) {
         (JwtAlgorithm::Hs256, None) => {
@@ -84,6 +100,11 @@ pub fn state(config: &Config, store: SqlStore) -> anyhow::Result<AppState> {
     let experiments =
         ExperimentService::new(Arc::new(store.clone()), Arc::new(store.clone()), clock);
     let patterns = PatternService::new(Arc::new(store.clone()), embedder);
+    let limiter: Arc<dyn RateLimiter> = match &redis {
+        Some(redis) => Arc::new(redis.clone()),
+        None => Arc::new(LocalRateLimiter::new(Arc::new(SystemClock))),
+    };
+    let limits = Limits::new(limiter, Arc::new(store.clone()), config.limits.clone());
     Ok(AppState {
         auth: Arc::new(auth),
         customers: Arc::new(customers),
@@ -93,6 +114,8 @@ pub fn state(config: &Config, store: SqlStore) -> anyhow::Result<AppState> {
         patterns: Arc::new(patterns),
         calls: Arc::new(calls),
         store,
+        limits: Arc::new(limits),
+        redis,
     })
 }
 
@@ -104,7 +127,11 @@ impl Application {
     /// Database, configuration or bind failures.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = SqlStore::connect(&config.database).await?;
-        let state = state(&config, store)?;
+        let redis = match &config.redis {
+            Some(redis) => Some(RedisStore::connect(redis).await?),
+            None => None,
+        };
+        let state = state_with(&config, store, redis)?;
         let router = http::router(state, &config.server);
         let listener = TcpListener::bind(config.server.bind).await?;
         let port = listener.local_addr()?.port();

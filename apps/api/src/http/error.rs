@@ -110,6 +110,13 @@ impl ApiError {
         )
     }
 
+    /// Adds a `Retry-After` header (seconds).
+    #[must_use]
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -58,6 +58,11 @@ impl FromRequestParts<AppState> for Auth {
             .into());
         }
         let principal = state.auth.authenticate(credential.trim()).await?;
+        let slot = parts.extensions.get::<super::limits::Slot>().cloned();
+        state
+            .limits
+            .check_request(&principal, slot.as_ref())
+            .await?;
         tracing::Span::current().record("org_id", tracing::field::display(principal.org_id));
         Ok(Self(principal))
     }

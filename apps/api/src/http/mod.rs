@@ -3,6 +3,7 @@
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod request_id;
 pub mod routes;
 pub mod state;
@@ -119,7 +120,9 @@ fn layered(router: Router, server: &ServerConfig) -> Router {
     if let Some(cors) = cors(&server.cors_allowed_origins) {
         router = router.layer(cors);
     }
-    router.layer(axum::middleware::from_fn(request_id::request_id))
+    router
+        .layer(axum::middleware::from_fn(limits::headers))
+        .layer(axum::middleware::from_fn(request_id::request_id))
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

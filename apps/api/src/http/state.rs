@@ -31,4 +31,8 @@ pub struct AppState {
     pub calls: Arc<CallService>,
     /// The database, for readiness checks.
     pub store: SqlStore,
+    /// Per-plan rate limits.
+    pub limits: Arc<super::limits::Limits>,
+    /// Redis, when configured (readiness checks).
+    pub redis: Option<iace_redis::RedisStore>,
 }

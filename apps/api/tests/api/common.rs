@@ -46,6 +46,11 @@ pub(crate) const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 
 impl TestApp {
     pub(crate) async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Like `spawn`, with the configuration adjusted by `adjust` first.
+    pub(crate) async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (url, database, dir) = match backend {
             Backend::Sqlite => {
@@ -70,6 +75,7 @@ impl TestApp {
         // Tests change users and keys behind the server's back through the store.
         config.auth.principal_cache_ttl_ms = 0;
         config.server.read_cache_ttl_ms = 0;
+        adjust(&mut config);
         let app = Application::build(config.clone()).await.expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until(std::future::pending()));

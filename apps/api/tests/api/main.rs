@@ -10,5 +10,6 @@ mod common;
 mod customers;
 mod experiments;
 mod health;
+mod limits;
 mod patterns;
 mod personas;

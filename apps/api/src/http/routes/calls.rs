@@ -446,7 +446,9 @@ pub async fn place_call(
     headers: HeaderMap,
     Json(body): Json<PlaceCallRequest>,
 ) -> ApiResult<(StatusCode, Json<CallResponse>)> {
-    let placed = state.calls.place(&who, body.parse(&headers)?).await?;
+    let input = body.parse(&headers)?;
+    state.limits.check_live_calls(&who, &state.store).await?;
+    let placed = state.calls.place(&who, input).await?;
     let status = if placed.created {
         StatusCode::CREATED
     } else {

@@ -47,11 +47,17 @@ pub async fn healthz() -> Json<Health> {
     ))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = state.store.ping().await.is_ok();
-    let checks = vec![Check {
+    let mut checks = vec![Check {
         name: "database",
         ok: database,
     }];
-    if database {
+    let mut ready = database;
+    if let Some(redis) = &state.redis {
+        let ok = redis.ping().await.is_ok();
+        ready &= ok;
+        checks.push(Check { name: "redis", ok });
+    }
+    if ready {
         (
             StatusCode::OK,
             Json(Health {

@@ -1,0 +1,191 @@
+//! Per-plan rate limits: every authenticated request is counted against its
+//! organisation's plan (GCRA through the `RateLimiter` port: Redis when
+//! configured, so every instance shares the count; in-process otherwise).
+//! Responses carry the IETF `RateLimit-Policy` / `RateLimit` headers; over the
+//! limit is a 429 problem with `Retry-After`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use iace_app::auth::Principal;
+use iace_domain::ports::{
+    CallRepository, LimitScope, OrgRepository, Quota, RateDecision, RateLimitKey, RateLimiter,
+};
+use iace_domain::{OrgId, Plan};
+
+use super::error::ApiError;
+use crate::config::{FailurePolicy, LimitsConfig, PlanLimits};
+
+const PLAN_TTL: Duration = Duration::from_secs(60);
+
+/// The limiter, the plans, and a short-lived cache of each org's plan.
+pub struct Limits {
+    limiter: Arc<dyn RateLimiter>,
+    orgs: Arc<dyn OrgRepository>,
+    config: LimitsConfig,
+    plans: RwLock<HashMap<OrgId, (Plan, Instant)>>,
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the request's limit check decided, for the response headers.
+#[derive(Debug, Clone, Default)]
+pub struct Slot(Arc<Mutex<Option<(RateDecision, PlanLimits, Plan)>>>);
+
+impl Limits {
+    /// Builds the limits over `limiter`.
+    pub fn new(
+        limiter: Arc<dyn RateLimiter>,
+        orgs: Arc<dyn OrgRepository>,
+        config: LimitsConfig,
+    ) -> Self {
+        Self {
+            limiter,
+            orgs,
+            config,
+            plans: RwLock::new(HashMap::new()),
+        }
+    }
+
+    async fn plan(&self, org: OrgId) -> Result<Plan, ApiError> {
+        let cached = self
+            .plans
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&org)
+            .filter(|(_, at)| at.elapsed() < PLAN_TTL)
+            .map(|(plan, _)| *plan);
+        if let Some(plan) = cached {
+            return Ok(plan);
+        }
+        let plan = self
+            .orgs
+            .get(org)
+            .await
+            .map_err(iace_app::AppError::from)?
+            .plan;
+        self.plans
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(org, (plan, Instant::now()));
+        Ok(plan)
+    }
+
+    /// Counts one request of `who`; records the decision in `slot`.
+    ///
+    /// # Errors
+    /// 429 `rate_limited` over the plan's rate; 503 when the limiter is down
+    /// and the policy is closed.
+    pub async fn check_request(
+        &self,
+        who: &Principal,
+        slot: Option<&Slot>,
+    ) -> Result<(), ApiError> {
+        let plan = self.plan(who.org_id).await?;
+        let limits = self.config.of(plan);
+        let quota = Quota::per_minute(limits.requests_per_minute, limits.burst);
+        let key = RateLimitKey::org(who.org_id, LimitScope::Requests);
+        let decision = match self.limiter.check(&key, &quota, 1).await {
+            Ok(decision) => decision,
+            Err(err) => {
+                return match self.config.failure_policy {
+                    FailurePolicy::Open => {
+                        tracing::warn!(error = %err, "rate limiter unavailable; allowing (failure_policy = open)");
+                        Ok(())
+                    }
+                    FailurePolicy::Closed => Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "rate_limiter_unavailable",
+                        "Service unavailable",
+                        "the rate limiter is unavailable; retry later",
+                    )
+                    .with_retry_after(1)),
+                };
+            }
+        };
+        if let Some(slot) = slot {
+            *slot.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((decision, limits, plan));
+        }
+        if decision.allowed {
+            Ok(())
+        } else {
+            let seconds = decision
+                .retry_after
+                .map_or(1, |d| d.as_millis().div_ceil(1000));
+            Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+                format!(
+                    "the {plan} plan allows {} requests per minute",
+                    limits.requests_per_minute
+                ),
+            )
+            .with_retry_after(u64::try_from(seconds).unwrap_or(u64::MAX).max(1)))
+        }
+    }
+
+    /// Refuses a new call when the organisation already has as many live calls
+    /// as its plan allows (counted in the database, so exact across instances).
+    ///
+    /// # Errors
+    /// 429 `live_call_limit`.
+    pub async fn check_live_calls(
+        &self,
+        who: &Principal,
+        calls: &dyn CallRepository,
+    ) -> Result<(), ApiError> {
+        let plan = self.plan(who.org_id).await?;
+        let limits = self.config.of(plan);
+        let live = calls
+            .count_live(who.org_id)
+            .await
+            .map_err(iace_app::AppError::from)?;
+        if live >= u64::from(limits.live_calls) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "live_call_limit",
+                "Too many live calls",
+                format!(
+                    "the {plan} plan allows {} live calls at once",
+                    limits.live_calls
+                ),
+            )
+            .with_retry_after(5));
+        }
+        Ok(())
+    }
+}
+
+/// Middleware: gives the request a [`Slot`] and turns what the limit check put
+/// there into `RateLimit-Policy` and `RateLimit` headers.
+pub async fn headers(mut request: Request, next: Next) -> Response {
+    let slot = Slot::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    let recorded = slot.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some((decision, limits, plan)) = recorded {
+        let policy = format!("\"{plan}\";q={};w=60", limits.requests_per_minute);
+        let reset = decision.reset_after.as_millis().div_ceil(1000);
+        let current = format!("\"{plan}\";r={};t={reset}", decision.remaining);
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            headers.insert(HeaderName::from_static("ratelimit-policy"), value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&current) {
+            headers.insert(HeaderName::from_static("ratelimit"), value);
+        }
+    }
+    response
+}

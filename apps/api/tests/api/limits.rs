@@ -1,0 +1,149 @@
+//! Per-plan rate limits: headers, 429s, live calls, and limits shared by two
+//! instances through Redis.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::*;
+
+fn tight(config: &mut iace_api::config::Config) {
+    config.limits.free.requests_per_minute = 6;
+    config.limits.free.burst = 3;
+    config.limits.free.live_calls = 1;
+}
+
+#[tokio::test]
+async fn requests_over_the_plan_get_429_with_headers() {
+    let app = TestApp::spawn_with(Backend::Sqlite, tight).await;
+    let org = app.org("Acme").await;
+    for remaining in [2, 1, 0] {
+        let response = app
+            .client
+            .get(format!("{}/v1/me", app.base))
+            .bearer_auth(&org.api_key)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["ratelimit-policy"], "\"free\";q=6;w=60");
+        let current = response.headers()["ratelimit"]
+            .to_str()
+            .expect("header")
+            .to_owned();
+        assert!(
+            current.starts_with(&format!("\"free\";r={remaining};t=")),
+            "{current}"
+        );
+    }
+    let response = app
+        .client
+        .get(format!("{}/v1/me", app.base))
+        .bearer_auth(&org.api_key)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .expect("retry")
+        .parse()
+        .expect("seconds");
+    assert!((1..=10).contains(&retry), "{retry}");
+    assert!(
+        response.headers()["ratelimit"]
+            .to_str()
+            .expect("header")
+            .contains("r=0")
+    );
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_problem(
+        StatusCode::TOO_MANY_REQUESTS,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    );
+    // Another organisation has its own budget; health checks are not counted.
+    let other = app.org("Other").await;
+    let (status, _) = app.get("/v1/me", &other.api_key).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = app.call(reqwest::Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_call_beyond_the_live_call_limit_is_refused() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.limits.free.live_calls = 1).await;
+    let org = app.org("Acme").await;
+    let (status, body) = app
+        .post(
+            "/v1/calls",
+            &org.api_key,
+            json!({"to": "+442079460958", "from": "+14155550100"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .post(
+            "/v1/calls",
+            &org.api_key,
+            json!({"to": "+442079460959", "from": "+14155550100"}),
+        )
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "live_call_limit",
+    );
+}
+
+#[tokio::test]
+async fn two_instances_sharing_redis_limit_a_split_burst_as_one() {
+    let redis = iace_redis::RedisConfig {
+        url: secrecy::SecretString::from(iace_testkit::redis::url().await),
+        key_prefix: iace_testkit::redis::unique_prefix(),
+        ..iace_redis::RedisConfig::default()
+    };
+    let first = TestApp::spawn_with(Backend::Postgres, |c| {
+        tight(c);
+        c.redis = Some(redis.clone());
+    })
+    .await;
+    // The second instance: same database, same Redis, another port.
+    let mut config = first.config.clone();
+    config.server.bind = "127.0.0.1:0".parse().expect("addr");
+    let second = iace_api::startup::Application::build(config)
+        .await
+        .expect("second instance");
+    let second_base = format!("http://127.0.0.1:{}", second.port());
+    tokio::spawn(second.run_until(std::future::pending()));
+
+    let (status, ready, _) = first
+        .call(reqwest::Method::GET, "/readyz", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["checks"][1], json!({"name": "redis", "ok": true}));
+
+    let org = first.org("Acme").await;
+    let mut allowed = 0;
+    for i in 0..8 {
+        let base = if i % 2 == 0 {
+            &first.base
+        } else {
+            &second_base
+        };
+        let response = first
+            .client
+            .get(format!("{base}/v1/me"))
+            .bearer_auth(&org.api_key)
+            .send()
+            .await
+            .expect("send");
+        if response.status() == StatusCode::OK {
+            allowed += 1;
+        } else {
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        }
+    }
+    assert_eq!(allowed, 3, "the burst of 3 is shared by both instances");
+}
