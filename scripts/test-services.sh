@@ -129,7 +129,21 @@ stop_pg() {
 }
 
 REDIS_URL_CHOSEN=""
+ensure_redis_server() {
+  # Some tests start (and stop) a Redis of their own: the binary must exist
+  # even when a Redis already answers on 6379.
+  if command -v redis-server >/dev/null 2>&1; then return 0; fi
+  if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing redis-server with apt-get"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
+  else
+    say "redis-server is not installed (apt-get install redis-server); tests that start their own Redis will fail"
+  fi
+}
+
 start_redis() {
+  ensure_redis_server
   if redis_answers 6379; then
     REDIS_URL_CHOSEN="redis://127.0.0.1:6379"
     say "Redis answers on 127.0.0.1:6379"
@@ -141,14 +155,8 @@ start_redis() {
     return 0
   fi
   if ! command -v redis-server >/dev/null 2>&1; then
-    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-      say "installing redis-server with apt-get"
-      apt-get update -qq >&2
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
-    else
-      say "no Redis answers and redis-server is not installed: install it (apt-get install redis-server) or set TEST_REDIS_URL"
-      exit 1
-    fi
+    say "no Redis answers and redis-server is not installed: install it (apt-get install redis-server) or set TEST_REDIS_URL"
+    exit 1
   fi
   mkdir -p "$DIR"
   say "starting redis-server on 127.0.0.1:$REDIS_PORT"

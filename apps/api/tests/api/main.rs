@@ -13,3 +13,4 @@ mod health;
 mod limits;
 mod patterns;
 mod personas;
+mod redis_down;
