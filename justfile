@@ -98,3 +98,8 @@ example:
 # GET /v1/calls/{id} and POST /v1/customers. `just bench-api --duration 30s`.
 bench-api *ARGS:
     scripts/bench-api.sh {{ARGS}}
+
+# Rate-limiter throughput and p99 against local Redis, beside a plain PING round trip (the floor).
+# Needs TEST_REDIS_URL or Redis on 127.0.0.1:6379. `just bench-ratelimit --seconds 10 --concurrency 32`.
+bench-ratelimit *ARGS:
+    cargo run --release -p iace-redis --example bench_ratelimit -- {{ARGS}}
