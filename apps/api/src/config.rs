@@ -44,6 +44,8 @@ pub struct PlanLimits {
     pub burst: u32,
     /// Calls live at the same time.
     pub live_calls: u32,
+    /// Outbound calls placed per minute (burst: a tenth of it, at least 1).
+    pub outbound_calls_per_minute: u32,
 }
 
 impl Default for PlanLimits {
@@ -52,6 +54,7 @@ impl Default for PlanLimits {
             requests_per_minute: 600,
             burst: 100,
             live_calls: 5,
+            outbound_calls_per_minute: 30,
         }
     }
 }
@@ -89,11 +92,13 @@ impl Default for LimitsConfig {
                 requests_per_minute: 3_000,
                 burst: 300,
                 live_calls: 50,
+                outbound_calls_per_minute: 300,
             },
             enterprise: PlanLimits {
                 requests_per_minute: 30_000,
                 burst: 3_000,
                 live_calls: 1_000,
+                outbound_calls_per_minute: 3_000,
             },
             failure_policy: FailurePolicy::Open,
         }

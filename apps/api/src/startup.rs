@@ -13,7 +13,8 @@ use iace_app::patterns::PatternService;
 use iace_app::personas::PersonaService;
 use iace_db::SqlStore;
 use iace_domain::memory::MemoryConfig;
-use iace_domain::ports::{Clock, Embedder, RateLimiter, SystemClock, TelephonyGateway};
+use iace_domain::ports::{Cache, Clock, Embedder, RateLimiter, SystemClock, TelephonyGateway};
+use iace_local::cache::LocalCache;
 use iace_local::embedder::HashingEmbedder;
 use iace_local::limiter::LocalRateLimiter;
 use iace_local::telephony::SimulatedTelephony;
@@ -86,12 +87,19 @@ pub fn state_with(
     .with_read_cache(std::time::Duration::from_millis(
         config.server.read_cache_ttl_ms,
     ));
+    // Hot reads (a customer by phone on every inbound call) go through the
+    // shared cache when Redis is configured, an in-process one otherwise.
+    let cache: Arc<dyn Cache> = match &redis {
+        Some(redis) => Arc::new(redis.clone()),
+        None => Arc::new(LocalCache::new(Arc::new(SystemClock), 10_000)),
+    };
     let customers = CustomerService::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
         clock.clone(),
         MemoryConfig::default(),
-    );
+    )
+    .with_cache(cache, std::time::Duration::from_secs(60));
     // The embedded default; the Gemini adapter replaces it when configured (a
     // later issue). Same dimension as the stored vectors, or searches fail.
     let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::new(

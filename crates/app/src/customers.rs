@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use iace_domain::memory::{MemoryConfig, MemoryContext};
 use iace_domain::ports::{
-    Clock, CustomerRepository, MemoryStore, MemoryStoreExt, Page, PageRequest,
+    Cache, CacheExt, CacheKey, Clock, CustomerRepository, MemoryStore, MemoryStoreExt, Page,
+    PageRequest,
 };
 use iace_domain::{Customer, CustomerId, CustomerTier, Email, Language, PhoneNumber, Role};
 
@@ -36,6 +37,7 @@ pub struct CustomerService {
     memories: Arc<dyn MemoryStore>,
     clock: Arc<dyn Clock>,
     memory: MemoryConfig,
+    cache: Option<(Arc<dyn Cache>, std::time::Duration)>,
 }
 
 impl std::fmt::Debug for CustomerService {
@@ -68,6 +70,34 @@ impl CustomerService {
             memories,
             clock,
             memory,
+            cache: None,
+        }
+    }
+
+    /// Serves lookups by phone number (the hot read of every inbound call)
+    /// from `cache` for up to `ttl`; updates and deletes through this service
+    /// invalidate them. Cache failures count as misses.
+    #[must_use]
+    pub fn with_cache(mut self, cache: Arc<dyn Cache>, ttl: std::time::Duration) -> Self {
+        self.cache = Some((cache, ttl));
+        self
+    }
+
+    /// The cache key of a phone number: hashed, so no number is ever written
+    /// into Redis keys in clear.
+    fn phone_key(org: iace_domain::OrgId, phone: &PhoneNumber) -> CacheKey {
+        CacheKey::new(
+            org,
+            "customer_by_phone",
+            &crate::auth::token_hash(phone.as_str()),
+        )
+    }
+
+    async fn forget_phone(&self, org: iace_domain::OrgId, phone: &PhoneNumber) {
+        if let Some((cache, _)) = &self.cache
+            && let Err(err) = cache.delete(&Self::phone_key(org, phone)).await
+        {
+            tracing::warn!(error = %err, "could not invalidate a cached customer");
         }
     }
 
@@ -118,10 +148,25 @@ impl CustomerService {
         phone: &PhoneNumber,
     ) -> Result<Customer, AppError> {
         who.require(Role::Viewer)?;
-        self.customers
+        let key = Self::phone_key(who.org_id, phone);
+        if let Some((cache, _)) = &self.cache {
+            match cache.get_json::<Customer>(&key).await {
+                Ok(Some(customer)) => return Ok(customer),
+                Ok(None) => {}
+                Err(err) => tracing::debug!(error = %err, "customer cache miss on error"),
+            }
+        }
+        let customer = self
+            .customers
             .find_by_phone(who.org_id, phone)
             .await?
-            .ok_or(AppError::NotFound { entity: "customer" })
+            .ok_or(AppError::NotFound { entity: "customer" })?;
+        if let Some((cache, ttl)) = &self.cache
+            && let Err(err) = cache.set_json(&key, &customer, *ttl).await
+        {
+            tracing::debug!(error = %err, "could not cache a customer");
+        }
+        Ok(customer)
     }
 
     /// Replaces a customer's fields.
@@ -137,6 +182,7 @@ impl CustomerService {
         who.require(Role::Member)?;
         check_name(input.name.as_deref())?;
         let mut customer = self.customers.get(who.org_id, id).await?;
+        self.forget_phone(who.org_id, &customer.phone).await;
         customer.phone = input.phone;
         customer.name = input.name;
         customer.email = input.email;
@@ -145,6 +191,7 @@ impl CustomerService {
         customer.attributes = input.attributes;
         customer.updated_at = self.clock.now();
         self.customers.update(&customer).await?;
+        self.forget_phone(who.org_id, &customer.phone).await;
         Ok(customer)
     }
 
@@ -154,7 +201,10 @@ impl CustomerService {
     /// Forbidden below admin; NotFound.
     pub async fn delete(&self, who: &Principal, id: CustomerId) -> Result<(), AppError> {
         who.require(Role::Admin)?;
-        Ok(self.customers.delete(who.org_id, id).await?)
+        let customer = self.customers.get(who.org_id, id).await?;
+        self.customers.delete(who.org_id, id).await?;
+        self.forget_phone(who.org_id, &customer.phone).await;
+        Ok(())
     }
 
     /// Customers, one page.

@@ -137,11 +137,13 @@ impl Limits {
     }
 
     /// Refuses a new call when the organisation already has as many live calls
-    /// as its plan allows (counted in the database, so exact across instances).
+    /// as its plan allows (counted in the database, so exact across instances),
+    /// or has placed its plan's outbound calls for the minute.
     ///
     /// # Errors
-    /// 429 `live_call_limit`.
-    pub async fn check_live_calls(
+    /// 429 `live_call_limit` or `outbound_call_rate`; 503 when the limiter is
+    /// down and the policy is closed.
+    pub async fn check_call_start(
         &self,
         who: &Principal,
         calls: &dyn CallRepository,
@@ -164,7 +166,37 @@ impl Limits {
             )
             .with_retry_after(5));
         }
-        Ok(())
+        let per_minute = limits.outbound_calls_per_minute;
+        let quota = Quota::per_minute(per_minute, (per_minute / 10).max(1));
+        let key = RateLimitKey::org(who.org_id, LimitScope::OutboundCalls);
+        match self.limiter.check(&key, &quota, 1).await {
+            Ok(decision) if !decision.allowed => {
+                let seconds = decision
+                    .retry_after
+                    .map_or(1, |d| d.as_millis().div_ceil(1000));
+                Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "outbound_call_rate",
+                    "Too many calls placed",
+                    format!("the {plan} plan allows {per_minute} outbound calls per minute"),
+                )
+                .with_retry_after(u64::try_from(seconds).unwrap_or(u64::MAX).max(1)))
+            }
+            Ok(_) => Ok(()),
+            Err(err) => match self.config.failure_policy {
+                FailurePolicy::Open => {
+                    tracing::warn!(error = %err, "rate limiter unavailable; allowing the call (failure_policy = open)");
+                    Ok(())
+                }
+                FailurePolicy::Closed => Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "rate_limiter_unavailable",
+                    "Service unavailable",
+                    "the rate limiter is unavailable; retry later",
+                )
+                .with_retry_after(1)),
+            },
+        }
     }
 }
 

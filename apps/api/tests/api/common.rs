@@ -75,6 +75,13 @@ impl TestApp {
         // Tests change users and keys behind the server's back through the store.
         config.auth.principal_cache_ttl_ms = 0;
         config.server.read_cache_ttl_ms = 0;
+        // Generous limits unless a test is about limits.
+        config.limits.free = iace_api::config::PlanLimits {
+            requests_per_minute: 1_000_000,
+            burst: 100_000,
+            live_calls: 10_000,
+            outbound_calls_per_minute: 1_000_000,
+        };
         adjust(&mut config);
         let app = Application::build(config.clone()).await.expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());

@@ -147,3 +147,93 @@ async fn two_instances_sharing_redis_limit_a_split_burst_as_one() {
     }
     assert_eq!(allowed, 3, "the burst of 3 is shared by both instances");
 }
+
+#[tokio::test]
+async fn placing_calls_faster_than_the_plan_is_refused() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.limits.free.live_calls = 100;
+        c.limits.free.outbound_calls_per_minute = 20;
+    })
+    .await;
+    let org = app.org("Acme").await;
+    // Burst 2 (a tenth of 20): two calls, then a refusal.
+    for n in 0..2 {
+        let (status, body) = app
+            .post(
+                "/v1/calls",
+                &org.api_key,
+                json!({"to": format!("+44207946095{n}"), "from": "+14155550100"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = app
+        .post(
+            "/v1/calls",
+            &org.api_key,
+            json!({"to": "+442079460959", "from": "+14155550100"}),
+        )
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "outbound_call_rate",
+    );
+}
+
+#[tokio::test]
+async fn lookups_by_phone_are_cached_and_invalidated_by_writes() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let org = app.org("Acme").await;
+    let (status, created) = app
+        .post(
+            "/v1/customers",
+            &org.api_key,
+            json!({"phone": "+14155550100", "name": "Jane"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = created["id"].as_str().expect("id").to_owned();
+    let (status, found) = app
+        .get("/v1/customers/lookup?phone=%2B14155550100", &org.api_key)
+        .await;
+    assert_eq!(
+        (status, found["name"].clone()),
+        (StatusCode::OK, json!("Jane"))
+    );
+    // A write through the API invalidates: old number gone, new one found.
+    let (status, _, _) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/customers/{id}"),
+            Some(&org.api_key),
+            Some(json!({"phone": "+14155550111", "name": "Jane R."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .get("/v1/customers/lookup?phone=%2B14155550100", &org.api_key)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, found) = app
+        .get("/v1/customers/lookup?phone=%2B14155550111", &org.api_key)
+        .await;
+    assert_eq!(
+        (status, found["name"].clone()),
+        (StatusCode::OK, json!("Jane R."))
+    );
+    let (status, _, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/customers/{id}"),
+            Some(&org.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app
+        .get("/v1/customers/lookup?phone=%2B14155550111", &org.api_key)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -15,7 +15,7 @@ struct OwnRedis {
 }
 
 impl OwnRedis {
-    fn start(port: u16) -> Self {
+    async fn start(port: u16) -> Self {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())
@@ -27,7 +27,7 @@ impl OwnRedis {
                 started.elapsed() < Duration::from_secs(10),
                 "redis-server did not start"
             );
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Self { port, child }
     }
@@ -58,7 +58,7 @@ async fn me(app: &TestApp, key: &str) -> (StatusCode, Duration) {
 }
 
 async fn run(policy: iace_api::config::FailurePolicy, expected_while_down: StatusCode) {
-    let mut redis = OwnRedis::start(free_port());
+    let mut redis = OwnRedis::start(free_port()).await;
     let config = iace_redis::RedisConfig {
         url: secrecy::SecretString::from(format!("redis://127.0.0.1:{}", redis.port)),
         command_timeout_ms: 300,
@@ -82,7 +82,7 @@ async fn run(policy: iace_api::config::FailurePolicy, expected_while_down: Statu
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
 
     let port = redis.port;
-    let _restarted = OwnRedis::start(port);
+    let _restarted = OwnRedis::start(port).await;
     let started = Instant::now();
     loop {
         let (status, _, _) = app.call(reqwest::Method::GET, "/readyz", None, None).await;

@@ -447,7 +447,7 @@ pub async fn place_call(
     Json(body): Json<PlaceCallRequest>,
 ) -> ApiResult<(StatusCode, Json<CallResponse>)> {
     let input = body.parse(&headers)?;
-    state.limits.check_live_calls(&who, &state.store).await?;
+    state.limits.check_call_start(&who, &state.store).await?;
     let placed = state.calls.place(&who, input).await?;
     let status = if placed.created {
         StatusCode::CREATED
