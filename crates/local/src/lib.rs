@@ -10,13 +10,15 @@
 //!   fixed-dimension vector (similar texts get similar vectors).
 //! - [`limiter::LocalRateLimiter`], [`cache::LocalCache`],
 //!   [`bus::LocalEventBus`]: the in-process `RateLimiter`, `Cache` and
-//!   `EventBus` for a single instance (Redis shares them across instances).
+//!   `EventBus` for a single instance (Redis shares them across instances), and
+//!   [`dedupe::LocalEventDedupe`], the webhook dedupe fast path.
 //!
 //! **Must not depend on** other adapter crates, the API, or anything that opens
 //! a socket.
 
 pub mod bus;
 pub mod cache;
+pub mod dedupe;
 pub mod embedder;
 pub mod limiter;
 pub mod telephony;

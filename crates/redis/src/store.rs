@@ -12,8 +12,8 @@ use fred::prelude::{
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use iace_domain::ports::{
-    BusEvent, Cache, CacheKey, EventBus, InfraError, Quota, RateDecision, RateLimitKey,
-    RateLimiter, SlotLease, Topic,
+    BusEvent, Cache, CacheKey, EventBus, EventDedupe, InfraError, Quota, RateDecision,
+    RateLimitKey, RateLimiter, SlotLease, Topic,
 };
 use secrecy::ExposeSecret;
 
@@ -349,5 +349,39 @@ impl EventBus for RedisStore {
             }
         });
         Ok(stream.boxed())
+    }
+}
+
+#[async_trait]
+impl EventDedupe for RedisStore {
+    async fn first_seen(
+        &self,
+        provider: &str,
+        event_id: &str,
+        ttl: Duration,
+    ) -> Result<bool, InfraError> {
+        let key = self.key(&format!("seen:{provider}:{event_id}"));
+        // SET NX: exactly one caller creates the key.
+        let set: Option<String> = self
+            .pool
+            .set(
+                key,
+                1,
+                Some(Expiration::PX(millis(ttl))),
+                Some(fred::types::SetOptions::NX),
+                false,
+            )
+            .await
+            .map_err(infra)?;
+        Ok(set.is_some())
+    }
+
+    async fn forget(&self, provider: &str, event_id: &str) -> Result<(), InfraError> {
+        let _: i64 = self
+            .pool
+            .del(self.key(&format!("seen:{provider}:{event_id}")))
+            .await
+            .map_err(infra)?;
+        Ok(())
     }
 }

@@ -33,6 +33,11 @@ async fn event_bus() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_dedupe() {
+    contracts::event_dedupe::run(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_one_limit_and_one_bus() {
     use futures::StreamExt as _;
     use iace_domain::ports::{

@@ -364,6 +364,37 @@ pub trait EventBus: Send + Sync {
     async fn subscribe(&self, topic: Topic) -> Result<BoxStream<'static, BusEvent>, InfraError>;
 }
 
+// ---------------------------------------------------------------- webhook dedupe
+
+/// A fast, shared "have we seen this provider event?" check in front of the
+/// durable `WebhookInbox`: it turns away most redeliveries before they reach
+/// the database. It is an optimisation only — the inbox's unique key stays
+/// the guarantee — so a lost entry (eviction, restart) just costs a database
+/// round trip.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait EventDedupe: Send + Sync {
+    /// Marks `(provider, event_id)` as seen for `ttl` and says whether this is
+    /// the first time within that window (atomic: of two concurrent callers,
+    /// one gets `true`).
+    ///
+    /// # Errors
+    /// [`InfraError`]; callers then fall back to the inbox alone.
+    async fn first_seen(
+        &self,
+        provider: &str,
+        event_id: &str,
+        ttl: Duration,
+    ) -> Result<bool, InfraError>;
+
+    /// Forgets an event (when recording it in the inbox failed, so that the
+    /// provider's retry is processed).
+    ///
+    /// # Errors
+    /// [`InfraError`].
+    async fn forget(&self, provider: &str, event_id: &str) -> Result<(), InfraError>;
+}
+
 // ---------------------------------------------------------------- clock
 
 /// The time. Inject it wherever "now" matters so tests control it.

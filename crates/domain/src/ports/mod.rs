@@ -21,8 +21,9 @@ pub mod store;
 use std::error::Error as StdError;
 
 pub use infra::{
-    BusEvent, BusEventKind, Cache, CacheExt, CacheKey, Clock, EventBus, FixedClock, InfraError,
-    LimitScope, Quota, RateDecision, RateLimitKey, RateLimiter, SlotLease, SystemClock, Topic,
+    BusEvent, BusEventKind, Cache, CacheExt, CacheKey, Clock, EventBus, EventDedupe, FixedClock,
+    InfraError, LimitScope, Quota, RateDecision, RateLimitKey, RateLimiter, SlotLease, SystemClock,
+    Topic,
 };
 pub use providers::{
     AnswerOptions, AudioChunkStream, AudioEncoding, AudioFormat, AudioSink, CallHandle, ChatChunk,

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod calls;
 pub mod customers;
 pub mod event_bus;
+pub mod event_dedupe;
 pub mod experiments;
 pub mod inbox;
 pub mod memories;
