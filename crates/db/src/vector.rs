@@ -260,6 +260,25 @@ pub(crate) fn nearest(
     Ok(scored)
 }
 
+/// The rows of `ranked` (from [`nearest`]) in rank order, each with its
+/// similarity and embedding. A row deleted since the scan is simply absent.
+pub(crate) fn in_rank_order<M, T>(
+    ranked: Vec<(Uuid, f64, Embedding)>,
+    mut rows: HashMap<Uuid, M>,
+    to_domain: impl Fn(M, Option<Embedding>) -> Result<T, StoreError>,
+) -> Result<Vec<iace_domain::ports::ScoredMatch<T>>, StoreError> {
+    let mut out = Vec::with_capacity(ranked.len());
+    for (id, similarity, embedding) in ranked {
+        if let Some(row) = rows.remove(&id) {
+            out.push(iace_domain::ports::ScoredMatch {
+                item: to_domain(row, Some(embedding))?,
+                similarity,
+            });
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

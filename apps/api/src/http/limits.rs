@@ -43,7 +43,40 @@ impl std::fmt::Debug for Limits {
 #[derive(Debug, Clone, Default)]
 pub struct Slot(Arc<Mutex<Option<(RateDecision, PlanLimits, Plan)>>>);
 
+/// Whole seconds until `decision` would allow a retry (at least 1).
+fn retry_seconds(decision: &RateDecision) -> u64 {
+    let millis = decision.retry_after.map_or(1000, |d| d.as_millis());
+    u64::try_from(millis.div_ceil(1000))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
 impl Limits {
+    /// Counts one unit under `key`. `None` when the limiter is down and the
+    /// policy is open (the request goes ahead unlimited).
+    async fn count(
+        &self,
+        key: &RateLimitKey,
+        quota: &Quota,
+    ) -> Result<Option<RateDecision>, ApiError> {
+        match self.limiter.check(key, quota, 1).await {
+            Ok(decision) => Ok(Some(decision)),
+            Err(err) => match self.config.failure_policy {
+                FailurePolicy::Open => {
+                    tracing::warn!(error = %err, "rate limiter unavailable; allowing (failure_policy = open)");
+                    Ok(None)
+                }
+                FailurePolicy::Closed => Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "rate_limiter_unavailable",
+                    "Service unavailable",
+                    "the rate limiter is unavailable; retry later",
+                )
+                .with_retry_after(1)),
+            },
+        }
+    }
+
     /// Builds the limits over `limiter`.
     pub fn new(
         limiter: Arc<dyn RateLimiter>,
@@ -96,23 +129,8 @@ impl Limits {
         let limits = self.config.of(plan);
         let quota = Quota::per_minute(limits.requests_per_minute, limits.burst);
         let key = RateLimitKey::org(who.org_id, LimitScope::Requests);
-        let decision = match self.limiter.check(&key, &quota, 1).await {
-            Ok(decision) => decision,
-            Err(err) => {
-                return match self.config.failure_policy {
-                    FailurePolicy::Open => {
-                        tracing::warn!(error = %err, "rate limiter unavailable; allowing (failure_policy = open)");
-                        Ok(())
-                    }
-                    FailurePolicy::Closed => Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "rate_limiter_unavailable",
-                        "Service unavailable",
-                        "the rate limiter is unavailable; retry later",
-                    )
-                    .with_retry_after(1)),
-                };
-            }
+        let Some(decision) = self.count(&key, &quota).await? else {
+            return Ok(());
         };
         if let Some(slot) = slot {
             *slot.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((decision, limits, plan));
@@ -120,9 +138,6 @@ impl Limits {
         if decision.allowed {
             Ok(())
         } else {
-            let seconds = decision
-                .retry_after
-                .map_or(1, |d| d.as_millis().div_ceil(1000));
             Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -132,7 +147,7 @@ impl Limits {
                     limits.requests_per_minute
                 ),
             )
-            .with_retry_after(u64::try_from(seconds).unwrap_or(u64::MAX).max(1)))
+            .with_retry_after(retry_seconds(&decision)))
         }
     }
 
@@ -169,33 +184,15 @@ impl Limits {
         let per_minute = limits.outbound_calls_per_minute;
         let quota = Quota::per_minute(per_minute, (per_minute / 10).max(1));
         let key = RateLimitKey::org(who.org_id, LimitScope::OutboundCalls);
-        match self.limiter.check(&key, &quota, 1).await {
-            Ok(decision) if !decision.allowed => {
-                let seconds = decision
-                    .retry_after
-                    .map_or(1, |d| d.as_millis().div_ceil(1000));
-                Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "outbound_call_rate",
-                    "Too many calls placed",
-                    format!("the {plan} plan allows {per_minute} outbound calls per minute"),
-                )
-                .with_retry_after(u64::try_from(seconds).unwrap_or(u64::MAX).max(1)))
-            }
-            Ok(_) => Ok(()),
-            Err(err) => match self.config.failure_policy {
-                FailurePolicy::Open => {
-                    tracing::warn!(error = %err, "rate limiter unavailable; allowing the call (failure_policy = open)");
-                    Ok(())
-                }
-                FailurePolicy::Closed => Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "rate_limiter_unavailable",
-                    "Service unavailable",
-                    "the rate limiter is unavailable; retry later",
-                )
-                .with_retry_after(1)),
-            },
+        match self.count(&key, &quota).await? {
+            Some(decision) if !decision.allowed => Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "outbound_call_rate",
+                "Too many calls placed",
+                format!("the {plan} plan allows {per_minute} outbound calls per minute"),
+            )
+            .with_retry_after(retry_seconds(&decision))),
+            _ => Ok(()),
         }
     }
 }

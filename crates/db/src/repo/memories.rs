@@ -169,7 +169,7 @@ impl SqlStore {
         .await?;
         let best = vector::nearest(ENTITY, query, candidates, k as usize)?;
         let ids: Vec<Uuid> = best.iter().map(|(id, _, _)| *id).collect();
-        let mut rows: HashMap<Uuid, memory::Model> = Memories::find()
+        let rows: HashMap<Uuid, memory::Model> = Memories::find()
             .filter(memory::Column::OrgId.eq(org.into_uuid()))
             .filter(memory::Column::Id.is_in(ids))
             .all(&self.db)
@@ -178,17 +178,7 @@ impl SqlStore {
             .into_iter()
             .map(|r| (r.id, r))
             .collect();
-        let mut out = Vec::with_capacity(best.len());
-        for (id, similarity, embedding) in best {
-            // A row deleted since the scan is simply not found.
-            if let Some(row) = rows.remove(&id) {
-                out.push(ScoredMatch {
-                    item: to_domain(row, Some(embedding))?,
-                    similarity,
-                });
-            }
-        }
-        Ok(out)
+        vector::in_rank_order(best, rows, to_domain)
     }
 }
 

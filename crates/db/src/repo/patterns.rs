@@ -146,7 +146,7 @@ impl SqlStore {
         .await?;
         let best = vector::nearest(ENTITY, query, candidates, k as usize)?;
         let ids: Vec<Uuid> = best.iter().map(|(id, _, _)| *id).collect();
-        let mut rows: HashMap<Uuid, pattern::Model> = Patterns::find()
+        let rows: HashMap<Uuid, pattern::Model> = Patterns::find()
             .filter(pattern::Column::OrgId.eq(org.into_uuid()))
             .filter(pattern::Column::Id.is_in(ids))
             .all(&self.db)
@@ -155,17 +155,7 @@ impl SqlStore {
             .into_iter()
             .map(|r| (r.id, r))
             .collect();
-        let mut out = Vec::with_capacity(best.len());
-        for (id, similarity, embedding) in best {
-            // A row deleted since the scan is simply not found.
-            if let Some(row) = rows.remove(&id) {
-                out.push(ScoredMatch {
-                    item: to_domain(row, Some(embedding))?,
-                    similarity,
-                });
-            }
-        }
-        Ok(out)
+        vector::in_rank_order(best, rows, to_domain)
     }
 }
 
