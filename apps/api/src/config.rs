@@ -46,6 +46,12 @@ pub struct PlanLimits {
     pub live_calls: u32,
     /// Outbound calls placed per minute (burst: a tenth of it, at least 1).
     pub outbound_calls_per_minute: u32,
+    /// Requests per minute one API key may make (its own counter, on top of
+    /// the organisation's), so one integration cannot starve the others;
+    /// `None`: API keys share the organisation's budget only.
+    pub api_key_requests_per_minute: Option<u32>,
+    /// Burst of one API key (defaults to a tenth of its rate, at least 1).
+    pub api_key_burst: Option<u32>,
 }
 
 impl Default for PlanLimits {
@@ -55,6 +61,8 @@ impl Default for PlanLimits {
             burst: 100,
             live_calls: 5,
             outbound_calls_per_minute: 30,
+            api_key_requests_per_minute: None,
+            api_key_burst: None,
         }
     }
 }
@@ -93,12 +101,16 @@ impl Default for LimitsConfig {
                 burst: 300,
                 live_calls: 50,
                 outbound_calls_per_minute: 300,
+                api_key_requests_per_minute: None,
+                api_key_burst: None,
             },
             enterprise: PlanLimits {
                 requests_per_minute: 30_000,
                 burst: 3_000,
                 live_calls: 1_000,
                 outbound_calls_per_minute: 3_000,
+                api_key_requests_per_minute: None,
+                api_key_burst: None,
             },
             failure_policy: FailurePolicy::Open,
         }
@@ -135,6 +147,10 @@ pub struct ServerConfig {
     /// long (ms); writes through this instance show at once, writes through
     /// another within this time. 0 disables.
     pub read_cache_ttl_ms: u64,
+    /// Customers looked up by phone and personas are served from the cache
+    /// (Redis when configured, so shared) for this long (ms); writes through
+    /// any instance invalidate them. 0 disables.
+    pub lookup_cache_ttl_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -146,6 +162,7 @@ impl Default for ServerConfig {
             cors_allowed_origins: Vec::new(),
             shutdown_timeout_ms: 30_000,
             read_cache_ttl_ms: 1_000,
+            lookup_cache_ttl_ms: 60_000,
         }
     }
 }

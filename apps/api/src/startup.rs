@@ -71,7 +71,6 @@ pub fn state_with(
         clock.clone(),
     )?;
     let agents = AgentService::new(Arc::new(store.clone()));
-    let personas = PersonaService::new(Arc::new(store.clone()), clock.clone());
     // The embedded simulated provider: dials nothing, refuses +1555000… numbers.
     // The Telnyx adapter replaces it when configured (a later issue).
     let telephony: Arc<dyn TelephonyGateway> = Arc::new(SimulatedTelephony::new());
@@ -87,8 +86,10 @@ pub fn state_with(
     .with_read_cache(std::time::Duration::from_millis(
         config.server.read_cache_ttl_ms,
     ));
-    // Hot reads (a customer by phone on every inbound call) go through the
-    // shared cache when Redis is configured, an in-process one otherwise.
+    // Hot reads (a customer by phone and a persona on every inbound call) go
+    // through the shared cache when Redis is configured, an in-process one
+    // otherwise.
+    let lookup_ttl = std::time::Duration::from_millis(config.server.lookup_cache_ttl_ms);
     let cache: Arc<dyn Cache> = match &redis {
         Some(redis) => Arc::new(redis.clone()),
         None => Arc::new(LocalCache::new(Arc::new(SystemClock), 10_000)),
@@ -99,7 +100,9 @@ pub fn state_with(
         clock.clone(),
         MemoryConfig::default(),
     )
-    .with_cache(cache, std::time::Duration::from_secs(60));
+    .with_cache(cache.clone(), lookup_ttl);
+    let personas =
+        PersonaService::new(Arc::new(store.clone()), clock.clone()).with_cache(cache, lookup_ttl);
     // The embedded default; the Gemini adapter replaces it when configured (a
     // later issue). Same dimension as the stored vectors, or searches fail.
     let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::new(

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use iace_domain::memory::{MemoryConfig, MemoryContext};
 use iace_domain::ports::{
-    Cache, CacheExt, CacheKey, Clock, CustomerRepository, MemoryStore, MemoryStoreExt, Page,
-    PageRequest,
+    Cache, CacheKey, Clock, CustomerRepository, MemoryStore, MemoryStoreExt, Page, PageRequest,
 };
 use iace_domain::{Customer, CustomerId, CustomerTier, Email, Language, PhoneNumber, Role};
 
 use crate::auth::Principal;
+use crate::cached::ReadThrough;
 use crate::error::AppError;
 
 /// The fields a client sets on a customer (already parsed at the edge).
@@ -37,7 +37,7 @@ pub struct CustomerService {
     memories: Arc<dyn MemoryStore>,
     clock: Arc<dyn Clock>,
     memory: MemoryConfig,
-    cache: Option<(Arc<dyn Cache>, std::time::Duration)>,
+    cache: Option<ReadThrough>,
 }
 
 impl std::fmt::Debug for CustomerService {
@@ -79,7 +79,7 @@ impl CustomerService {
     /// invalidate them. Cache failures count as misses.
     #[must_use]
     pub fn with_cache(mut self, cache: Arc<dyn Cache>, ttl: std::time::Duration) -> Self {
-        self.cache = Some((cache, ttl));
+        self.cache = Some(ReadThrough::new(cache, ttl));
         self
     }
 
@@ -94,10 +94,8 @@ impl CustomerService {
     }
 
     async fn forget_phone(&self, org: iace_domain::OrgId, phone: &PhoneNumber) {
-        if let Some((cache, _)) = &self.cache
-            && let Err(err) = cache.delete(&Self::phone_key(org, phone)).await
-        {
-            tracing::warn!(error = %err, "could not invalidate a cached customer");
+        if let Some(cache) = &self.cache {
+            cache.forget(&Self::phone_key(org, phone)).await;
         }
     }
 
@@ -149,22 +147,18 @@ impl CustomerService {
     ) -> Result<Customer, AppError> {
         who.require(Role::Viewer)?;
         let key = Self::phone_key(who.org_id, phone);
-        if let Some((cache, _)) = &self.cache {
-            match cache.get_json::<Customer>(&key).await {
-                Ok(Some(customer)) => return Ok(customer),
-                Ok(None) => {}
-                Err(err) => tracing::debug!(error = %err, "customer cache miss on error"),
-            }
+        if let Some(cache) = &self.cache
+            && let Some(customer) = cache.lookup::<Customer>(&key).await
+        {
+            return Ok(customer);
         }
         let customer = self
             .customers
             .find_by_phone(who.org_id, phone)
             .await?
             .ok_or(AppError::NotFound { entity: "customer" })?;
-        if let Some((cache, ttl)) = &self.cache
-            && let Err(err) = cache.set_json(&key, &customer, *ttl).await
-        {
-            tracing::debug!(error = %err, "could not cache a customer");
+        if let Some(cache) = &self.cache {
+            cache.store(&key, &customer).await;
         }
         Ok(customer)
     }

@@ -11,6 +11,7 @@
 
 pub mod agents;
 pub mod auth;
+mod cached;
 pub mod calls;
 pub mod customers;
 pub mod error;

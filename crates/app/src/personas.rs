@@ -6,10 +6,13 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use iace_domain::ports::{Clock, Page, PageRequest, PersonaRepository, StoreError};
+use iace_domain::ports::{
+    Cache, CacheKey, Clock, Page, PageRequest, PersonaRepository, StoreError,
+};
 use iace_domain::{Language, OrgId, Persona, PersonaError, PersonaId, Role, Style, Voice};
 
 use crate::auth::Principal;
+use crate::cached::ReadThrough;
 use crate::error::{AppError, FieldError};
 
 /// The fields a client sets on a persona (already parsed at the edge).
@@ -99,6 +102,7 @@ fn check(input: &PersonaInput) -> Result<(), AppError> {
 pub struct PersonaService {
     personas: Arc<dyn PersonaRepository>,
     clock: Arc<dyn Clock>,
+    cache: Option<ReadThrough>,
 }
 
 impl std::fmt::Debug for PersonaService {
@@ -110,7 +114,30 @@ impl std::fmt::Debug for PersonaService {
 impl PersonaService {
     /// Builds the service.
     pub fn new(personas: Arc<dyn PersonaRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { personas, clock }
+        Self {
+            personas,
+            clock,
+            cache: None,
+        }
+    }
+
+    /// Serves reads of one persona (every inbound call reads its persona)
+    /// from `cache` for up to `ttl`; updates and deletes through this service
+    /// invalidate them. Cache failures count as misses.
+    #[must_use]
+    pub fn with_cache(mut self, cache: Arc<dyn Cache>, ttl: std::time::Duration) -> Self {
+        self.cache = Some(ReadThrough::new(cache, ttl));
+        self
+    }
+
+    fn key(org: OrgId, id: PersonaId) -> CacheKey {
+        CacheKey::new(org, "persona", &id.to_string())
+    }
+
+    async fn forget(&self, org: OrgId, id: PersonaId) {
+        if let Some(cache) = &self.cache {
+            cache.forget(&Self::key(org, id)).await;
+        }
     }
 
     /// Creates a persona.
@@ -131,7 +158,17 @@ impl PersonaService {
     /// NotFound; store errors.
     pub async fn get(&self, who: &Principal, id: PersonaId) -> Result<Persona, AppError> {
         who.require(Role::Viewer)?;
-        Ok(self.personas.get(who.org_id, id).await?)
+        let key = Self::key(who.org_id, id);
+        if let Some(cache) = &self.cache
+            && let Some(persona) = cache.lookup::<Persona>(&key).await
+        {
+            return Ok(persona);
+        }
+        let persona = self.personas.get(who.org_id, id).await?;
+        if let Some(cache) = &self.cache {
+            cache.store(&key, &persona).await;
+        }
+        Ok(persona)
     }
 
     /// Personas, one page.
@@ -165,6 +202,7 @@ impl PersonaService {
             ..input.persona(id, who.org_id, self.clock.now())
         };
         self.personas.update(&persona).await?;
+        self.forget(who.org_id, id).await;
         Ok(persona)
     }
 
@@ -184,7 +222,9 @@ impl PersonaService {
                     message: "persona is used by an experiment".to_owned(),
                 },
                 other => other.into(),
-            })
+            })?;
+        self.forget(who.org_id, id).await;
+        Ok(())
     }
 }
 

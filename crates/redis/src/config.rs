@@ -21,6 +21,9 @@ pub struct RedisConfig {
     pub connect_timeout_ms: u64,
     /// Longest pause between reconnection attempts (ms).
     pub reconnect_max_delay_ms: u32,
+    /// With `rediss://`: a PEM file of the CA certificate(s) to trust instead
+    /// of the system's roots (a private CA, or a self-signed server).
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for RedisConfig {
@@ -32,6 +35,7 @@ impl Default for RedisConfig {
             command_timeout_ms: 500,
             connect_timeout_ms: 2_000,
             reconnect_max_delay_ms: 2_000,
+            tls_ca_file: None,
         }
     }
 }

@@ -1,14 +1,16 @@
 //! The Redis-backed ports.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use fred::clients::{Pool, SubscriberClient};
+use fred::prelude::TlsConnector;
 use fred::prelude::{
     Builder, ClientLike, Config as FredConfig, Error as FredError, ErrorKind, EventInterface,
-    Expiration, KeysInterface, LuaInterface, PubsubInterface, ReconnectPolicy, SortedSetsInterface,
-    Value,
+    Expiration, KeysInterface, PubsubInterface, ReconnectPolicy, SortedSetsInterface, Value,
 };
+use fred::types::scripts::Script;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use iace_domain::ports::{
@@ -82,6 +84,42 @@ pub enum ConnectError {
     /// Redis did not answer.
     #[error("could not connect to Redis")]
     Connect(#[source] FredError),
+    /// `tls_ca_file` could not be read or holds no usable certificate.
+    #[error("could not load the Redis TLS CA file {path}")]
+    TlsCa {
+        /// The configured path.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// A TLS connector trusting only the certificates in `path`.
+fn tls_with_ca(path: &std::path::Path) -> Result<TlsConnector, ConnectError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| ConnectError::TlsCa {
+        path: path.to_owned(),
+        source,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| failed(Box::new(e)))? {
+        roots
+            .add(cert.map_err(|e| failed(Box::new(e)))?)
+            .map_err(|e| failed(Box::new(e)))?;
+    }
+    if roots.is_empty() {
+        return Err(failed("no certificate in the file".into()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| failed(Box::new(e)))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(config))
 }
 
 /// Rate limiter, cache and event bus over one Redis.
@@ -90,6 +128,15 @@ pub struct RedisStore {
     pool: Pool,
     subscriber: SubscriberClient,
     prefix: String,
+    scripts: Arc<Scripts>,
+}
+
+/// The Lua scripts, sent by SHA-1 (`EVALSHA`) and loaded again on `NOSCRIPT`
+/// (after a Redis restart or `SCRIPT FLUSH`).
+struct Scripts {
+    gcra: Script,
+    acquire: Script,
+    renew: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -126,8 +173,11 @@ impl RedisStore {
     /// # Errors
     /// [`ConnectError`].
     pub async fn connect(config: &RedisConfig) -> Result<Self, ConnectError> {
-        let fred_config =
+        let mut fred_config =
             FredConfig::from_url(config.url.expose_secret()).map_err(ConnectError::InvalidUrl)?;
+        if let (Some(tls), Some(ca)) = (fred_config.tls.as_mut(), &config.tls_ca_file) {
+            tls.connector = tls_with_ca(ca)?;
+        }
         let mut builder = Builder::from_config(fred_config);
         builder
             .with_performance_config(|p| {
@@ -159,6 +209,11 @@ impl RedisStore {
             pool,
             subscriber,
             prefix: config.key_prefix.clone(),
+            scripts: Arc::new(Scripts {
+                gcra: Script::from_lua(GCRA),
+                acquire: Script::from_lua(ACQUIRE),
+                renew: Script::from_lua(RENEW),
+            }),
         })
     }
 
@@ -208,9 +263,9 @@ impl RateLimiter for RedisStore {
             millis(quota.period).to_string(),
         ];
         let reply: Vec<Value> = self
-            .pool
-            .next()
-            .eval(GCRA, vec![self.key(key.as_str())], args)
+            .scripts
+            .gcra
+            .evalsha_with_reload(self.pool.next(), vec![self.key(key.as_str())], args)
             .await
             .map_err(infra)?;
         let allowed = int(reply.first()) == 1;
@@ -231,10 +286,10 @@ impl RateLimiter for RedisStore {
     ) -> Result<Option<SlotLease>, InfraError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let taken: i64 = self
-            .pool
-            .next()
-            .eval(
-                ACQUIRE,
+            .scripts
+            .acquire
+            .evalsha_with_reload(
+                self.pool.next(),
                 vec![self.key(&format!("slots:{}", key.as_str()))],
                 vec![max.to_string(), millis(lease).to_string(), token.clone()],
             )
@@ -248,10 +303,10 @@ impl RateLimiter for RedisStore {
 
     async fn renew(&self, lease: &SlotLease, extend_by: Duration) -> Result<bool, InfraError> {
         let renewed: i64 = self
-            .pool
-            .next()
-            .eval(
-                RENEW,
+            .scripts
+            .renew
+            .evalsha_with_reload(
+                self.pool.next(),
                 vec![self.key(&format!("slots:{}", lease.key.as_str()))],
                 vec![millis(extend_by).to_string(), lease.token.clone()],
             )

@@ -79,3 +79,37 @@ async fn two_instances_share_one_limit_and_one_bus() {
         .expect("in time");
     assert_eq!(got, Some(event));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_are_loaded_again_after_redis_restarts() {
+    use iace_domain::ports::{LimitScope, Quota, RateLimitKey, RateLimiter};
+    let mut server = redis::OwnRedis::start(redis::free_port()).await;
+    let config = RedisConfig {
+        url: secrecy::SecretString::from(format!("redis://127.0.0.1:{}", server.port)),
+        key_prefix: redis::unique_prefix(),
+        reconnect_max_delay_ms: 100,
+        ..RedisConfig::default()
+    };
+    let store = RedisStore::connect(&config).await.expect("connect");
+    let key = RateLimitKey::org(iace_domain::OrgId::new(), LimitScope::Requests);
+    let quota = Quota::per_minute(60, 5);
+    assert!(store.check(&key, &quota, 1).await.expect("check").allowed);
+    // A restarted Redis has no scripts (and no keys): EVALSHA answers
+    // NOSCRIPT, and the adapter loads the script again.
+    server.restart().await;
+    let started = std::time::Instant::now();
+    let decision = loop {
+        match store.check(&key, &quota, 1).await {
+            Ok(decision) => break decision,
+            Err(err) => {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(10),
+                    "no recovery: {err}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert!(decision.allowed);
+    assert_eq!(decision.remaining, 4, "a fresh count after the restart");
+}

@@ -49,3 +49,86 @@ pub async fn url() -> String {
 pub fn unique_prefix() -> String {
     format!("iace-test:{}:", uuid::Uuid::new_v4().simple())
 }
+
+/// A `redis-server` a test starts, stops and restarts itself (to take Redis
+/// away mid-test, or to serve TLS), on its own port. Killed on drop.
+#[derive(Debug)]
+pub struct OwnRedis {
+    /// The port it listens on (TLS only, when started with [`OwnRedis::start_tls`]).
+    pub port: u16,
+    args: Vec<String>,
+    child: std::process::Child,
+}
+
+impl OwnRedis {
+    /// Starts a plain Redis on `port` (127.0.0.1), persisting nothing.
+    pub async fn start(port: u16) -> Self {
+        Self::spawn(port, vec!["--port".into(), port.to_string()]).await
+    }
+
+    /// Starts a Redis that speaks only TLS on `port`, with this certificate
+    /// chain and key (PEM files); clients are not asked for certificates.
+    pub async fn start_tls(port: u16, cert: &std::path::Path, key: &std::path::Path) -> Self {
+        let args = vec![
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            cert.display().to_string(),
+            "--tls-key-file".into(),
+            key.display().to_string(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        Self::spawn(port, args).await
+    }
+
+    async fn spawn(port: u16, args: Vec<String>) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args(&args)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "redis-server must be installed for this test (apt-get install redis-server): {e}"
+                )
+            });
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "redis-server did not start on port {port}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Self { port, args, child }
+    }
+
+    /// Kills the server (idempotent).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port with the same settings (after [`stop`](Self::stop)).
+    pub async fn restart(&mut self) {
+        self.stop();
+        *self = Self::spawn(self.port, self.args.clone()).await;
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}

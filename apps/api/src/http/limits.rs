@@ -12,14 +12,14 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use iace_app::auth::Principal;
+use iace_app::auth::{Principal, Subject};
 use iace_domain::ports::{
     CallRepository, LimitScope, OrgRepository, Quota, RateDecision, RateLimitKey, RateLimiter,
 };
 use iace_domain::{OrgId, Plan};
 
 use super::error::ApiError;
-use crate::config::{FailurePolicy, LimitsConfig, PlanLimits};
+use crate::config::{FailurePolicy, LimitsConfig};
 
 const PLAN_TTL: Duration = Duration::from_secs(60);
 
@@ -39,9 +39,27 @@ impl std::fmt::Debug for Limits {
     }
 }
 
-/// What the request's limit check decided, for the response headers.
+/// One counter a request was checked against: its policy name, sustained
+/// rate per minute, and the decision.
+#[derive(Debug, Clone)]
+struct Counted {
+    policy: String,
+    per_minute: u32,
+    decision: RateDecision,
+}
+
+/// What the request's limit checks decided, for the response headers.
 #[derive(Debug, Clone, Default)]
-pub struct Slot(Arc<Mutex<Option<(RateDecision, PlanLimits, Plan)>>>);
+pub struct Slot(Arc<Mutex<Vec<Counted>>>);
+
+impl Slot {
+    fn record(&self, counted: Counted) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(counted);
+    }
+}
 
 /// Whole seconds until `decision` would allow a retry (at least 1).
 fn retry_seconds(decision: &RateDecision) -> u64 {
@@ -115,11 +133,13 @@ impl Limits {
         Ok(plan)
     }
 
-    /// Counts one request of `who`; records the decision in `slot`.
+    /// Counts one request of `who` against its organisation's plan and, for an
+    /// API key whose plan sets a per-key rate, against the key's own counter
+    /// too; records each decision in `slot`.
     ///
     /// # Errors
-    /// 429 `rate_limited` over the plan's rate; 503 when the limiter is down
-    /// and the policy is closed.
+    /// 429 `rate_limited` over the plan's rate, `api_key_rate_limited` over the
+    /// key's; 503 when the limiter is down and the policy is closed.
     pub async fn check_request(
         &self,
         who: &Principal,
@@ -127,13 +147,44 @@ impl Limits {
     ) -> Result<(), ApiError> {
         let plan = self.plan(who.org_id).await?;
         let limits = self.config.of(plan);
+        if let (Subject::ApiKey(key_id), Some(per_minute)) =
+            (who.subject, limits.api_key_requests_per_minute)
+        {
+            let burst = limits.api_key_burst.unwrap_or((per_minute / 10).max(1));
+            let quota = Quota::per_minute(per_minute, burst);
+            let key = RateLimitKey::api_key(key_id, LimitScope::Requests);
+            if let Some(decision) = self.count(&key, &quota).await? {
+                if let Some(slot) = slot {
+                    slot.record(Counted {
+                        policy: "api_key".to_owned(),
+                        per_minute,
+                        decision,
+                    });
+                }
+                if !decision.allowed {
+                    return Err(ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "api_key_rate_limited",
+                        "Too many requests",
+                        format!(
+                            "on the {plan} plan one API key may make {per_minute} requests per minute"
+                        ),
+                    )
+                    .with_retry_after(retry_seconds(&decision)));
+                }
+            }
+        }
         let quota = Quota::per_minute(limits.requests_per_minute, limits.burst);
         let key = RateLimitKey::org(who.org_id, LimitScope::Requests);
         let Some(decision) = self.count(&key, &quota).await? else {
             return Ok(());
         };
         if let Some(slot) = slot {
-            *slot.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((decision, limits, plan));
+            slot.record(Counted {
+                policy: plan.to_string(),
+                per_minute: limits.requests_per_minute,
+                decision,
+            });
         }
         if decision.allowed {
             Ok(())
@@ -197,24 +248,36 @@ impl Limits {
     }
 }
 
-/// Middleware: gives the request a [`Slot`] and turns what the limit check put
-/// there into `RateLimit-Policy` and `RateLimit` headers.
+/// Middleware: gives the request a [`Slot`] and turns what the limit checks
+/// put there into `RateLimit-Policy` and `RateLimit` headers (one list item
+/// per counter: the plan's, and the API key's when it has its own).
 pub async fn headers(mut request: Request, next: Next) -> Response {
     let slot = Slot::default();
     request.extensions_mut().insert(slot.clone());
     let mut response = next.run(request).await;
-    let recorded = slot.0.lock().unwrap_or_else(PoisonError::into_inner).take();
-    if let Some((decision, limits, plan)) = recorded {
-        let policy = format!("\"{plan}\";q={};w=60", limits.requests_per_minute);
-        let reset = decision.reset_after.as_millis().div_ceil(1000);
-        let current = format!("\"{plan}\";r={};t={reset}", decision.remaining);
-        let headers = response.headers_mut();
-        if let Ok(value) = HeaderValue::from_str(&policy) {
-            headers.insert(HeaderName::from_static("ratelimit-policy"), value);
-        }
-        if let Ok(value) = HeaderValue::from_str(&current) {
-            headers.insert(HeaderName::from_static("ratelimit"), value);
-        }
+    let recorded = std::mem::take(&mut *slot.0.lock().unwrap_or_else(PoisonError::into_inner));
+    if recorded.is_empty() {
+        return response;
+    }
+    let mut policies = Vec::with_capacity(recorded.len());
+    let mut current = Vec::with_capacity(recorded.len());
+    for counted in &recorded {
+        let reset = counted.decision.reset_after.as_millis().div_ceil(1000);
+        policies.push(format!(
+            "\"{}\";q={};w=60",
+            counted.policy, counted.per_minute
+        ));
+        current.push(format!(
+            "\"{}\";r={};t={reset}",
+            counted.policy, counted.decision.remaining
+        ));
+    }
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&policies.join(", ")) {
+        headers.insert(HeaderName::from_static("ratelimit-policy"), value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&current.join(", ")) {
+        headers.insert(HeaderName::from_static("ratelimit"), value);
     }
     response
 }

@@ -81,6 +81,7 @@ impl TestApp {
             burst: 100_000,
             live_calls: 10_000,
             outbound_calls_per_minute: 1_000_000,
+            ..iace_api::config::PlanLimits::default()
         };
         adjust(&mut config);
         let app = Application::build(config.clone()).await.expect("build app");

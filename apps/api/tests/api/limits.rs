@@ -237,3 +237,57 @@ async fn lookups_by_phone_are_cached_and_invalidated_by_writes() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_api_key_with_its_own_rate_cannot_starve_the_others() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.limits.free.requests_per_minute = 600;
+        c.limits.free.burst = 10;
+        c.limits.free.api_key_requests_per_minute = Some(60);
+        c.limits.free.api_key_burst = Some(2);
+    })
+    .await;
+    let org = app.org("Acme").await;
+    // The bootstrap key spends its own burst of 2 (plus one org unit each).
+    for remaining in [1, 0] {
+        let (status, _, headers) = app
+            .call(reqwest::Method::GET, "/v1/me", Some(&org.api_key), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            headers["ratelimit-policy"],
+            "\"api_key\";q=60;w=60, \"free\";q=600;w=60"
+        );
+        let current = headers["ratelimit"].to_str().expect("header");
+        assert!(
+            current.starts_with(&format!("\"api_key\";r={remaining};t=")),
+            "{current}"
+        );
+    }
+    let (status, body, headers) = app
+        .call(reqwest::Method::GET, "/v1/me", Some(&org.api_key), None)
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "api_key_rate_limited",
+    );
+    assert!(headers.contains_key("retry-after"));
+    // A user's session token is limited by the organisation only, and another
+    // key has a budget of its own.
+    let session = app.login(&org).await;
+    let token = session["access_token"].as_str().expect("token").to_owned();
+    let (status, created) = app
+        .post("/v1/api-keys", &token, json!({"name": "second"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let second = created["secret"].as_str().expect("secret");
+    let (status, _) = app.get("/v1/me", second).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, headers) = app
+        .call(reqwest::Method::GET, "/v1/me", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["ratelimit-policy"], "\"free\";q=600;w=60");
+}

@@ -371,3 +371,47 @@ async fn persona_routes_need_credentials_and_roles() {
         assert_eq!(s, StatusCode::NO_CONTENT);
     }
 }
+
+#[tokio::test]
+async fn persona_reads_are_cached_and_writes_invalidate_them() {
+    use iace_domain::ports::PersonaRepository;
+
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let org = app.org("Acme").await;
+    let (s, created) = app.post("/v1/personas", &org.api_key, persona()).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let path = format!("/v1/personas/{id}");
+    let (s, _) = app.get(&path, &org.api_key).await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Changed behind the service's back: the cached copy is still served.
+    let store = app.store().await;
+    let org_id: OrgId = org.id.parse().expect("org id");
+    let persona_id: PersonaId = id.parse().expect("persona id");
+    let mut changed = PersonaRepository::get(&store, org_id, persona_id)
+        .await
+        .expect("persona");
+    changed.name = "Changed in the database".to_owned();
+    PersonaRepository::update(&store, &changed)
+        .await
+        .expect("update");
+    let (_, read) = app.get(&path, &org.api_key).await;
+    assert_eq!(read["name"], "Sam from Support");
+
+    // A write through the API invalidates.
+    let mut body = persona();
+    body["name"] = json!("Sam, renamed");
+    let (s, _, _) = app
+        .call(Method::PUT, &path, Some(&org.api_key), Some(body))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, read) = app.get(&path, &org.api_key).await;
+    assert_eq!(read["name"], "Sam, renamed");
+    let (s, _, _) = app
+        .call(Method::DELETE, &path, Some(&org.api_key), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = app.get(&path, &org.api_key).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

@@ -2,54 +2,13 @@
 //! the configured failure policy within the command timeout, readiness reports
 //! it, and everything recovers when Redis returns.
 
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
+use iace_testkit::redis::{OwnRedis, free_port};
+
 use crate::common::*;
-
-struct OwnRedis {
-    port: u16,
-    child: Child,
-}
-
-impl OwnRedis {
-    async fn start(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("redis-server must be installed for this test (apt-get install redis-server): {e}"));
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Self { port, child }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 async fn me(app: &TestApp, key: &str) -> (StatusCode, Duration) {
     let started = Instant::now();
@@ -81,8 +40,7 @@ async fn run(policy: iace_api::config::FailurePolicy, expected_while_down: Statu
     let (status, ready, _) = app.call(reqwest::Method::GET, "/readyz", None, None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
 
-    let port = redis.port;
-    let _restarted = OwnRedis::start(port).await;
+    redis.restart().await;
     let started = Instant::now();
     loop {
         let (status, _, _) = app.call(reqwest::Method::GET, "/readyz", None, None).await;
