@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves that the pure crates of the hexagon stay pure: none of them may reach
 # an async runtime, a database driver, an HTTP client or server, or Redis,
-# directly or through any dependency (see docs/adr/0001-hexagonal-workspace.md).
+# directly or through any dependency; and that no adapter crate depends on
+# another adapter (see docs/adr/0001-hexagonal-workspace.md).
 #
 # Usage: scripts/check-boundaries.sh [PACKAGE...]   (default: the pure crates below)
 # Run by `just check-boundaries`, and so by CI.
@@ -65,6 +66,29 @@ for package in "${packages[@]}"; do
     done <<<"$offenders"
   done
 done
+
+# Adapters never import each other (and never the app crate): each knows the
+# domain and the support crates (iace-http) only. Checked on the full
+# dependency tree, so an indirect path counts too.
+ADAPTERS=(iace-db iace-redis iace-local iace-telnyx iace-groq iace-genai iace-deepgram)
+if [[ ${#@} -eq 0 ]]; then
+  for adapter in "${ADAPTERS[@]}"; do
+    tree=$(cargo tree --quiet -p "$adapter" -e normal --prefix none --target all --all-features)
+    others=$(for other in "${ADAPTERS[@]}" iace-app iace-api; do
+      [[ "$other" == "$adapter" ]] && continue
+      grep -E "^${other} v[0-9]" <<<"$tree" | awk '{ print $1 }' || true
+    done | sort -u)
+    if [[ -z "$others" ]]; then
+      echo "check-boundaries: ok: $adapter depends on no other adapter"
+    else
+      status=1
+      for other in $others; do
+        echo "check-boundaries: FORBIDDEN: adapter $adapter depends on $other" >&2
+        cargo tree --quiet -p "$adapter" -e normal --target all --all-features -i "$other" 2>&1 | sed 's/^/    /' >&2 || true
+      done
+    fi
+  done
+fi
 
 if [[ $status -ne 0 ]]; then
   echo "check-boundaries: failed: forbidden crates: ${FORBIDDEN[*]} (and their -* crates)." >&2

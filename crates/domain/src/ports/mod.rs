@@ -29,8 +29,9 @@ pub use providers::{
     AnswerOptions, AudioChunkStream, AudioEncoding, AudioFormat, AudioSink, CallHandle, ChatChunk,
     ChatMessage, ChatRequest, ChatRole, ChatStream, CommandOutcome, DialRequest, DialResponse,
     Embedder, FinishReason, LanguageModel, MachineDetection, MediaStreamSpec, ProviderError,
-    SentimentAnalyzer, SpeechRequest, SpeechToText, SttConfig, SttEvent, SttEventStream,
-    SttSession, TelephonyGateway, TextToSpeech, TokenUsage, ToolCall, ToolSpec, TransferTarget,
+    SentimentAnalyzer, SentimentReading, SpeechRequest, SpeechToText, SttConfig, SttEvent,
+    SttEventStream, SttSession, TelephonyGateway, TextToSpeech, TokenUsage, ToolCall, ToolSpec,
+    TransferTarget,
 };
 pub use store::{
     AgentRepository, ApiKeyRepository, CallFilter, CallLocator, CallRepository, CustomerRepository,

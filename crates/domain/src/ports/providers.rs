@@ -600,6 +600,17 @@ pub trait LanguageModel: Send + Sync {
 
 // ---------------------------------------------------------------- sentiment, embeddings
 
+/// A sentiment reading of one utterance: the score (its label derives from
+/// it) and, when the analyzer gives them, short reasons ("asked for a
+/// manager", "thanked the agent").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SentimentReading {
+    /// The score.
+    pub sentiment: Sentiment,
+    /// Why, in a few words each; may be empty.
+    pub reasons: Vec<String>,
+}
+
 /// Scores the sentiment of an utterance.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
@@ -609,7 +620,11 @@ pub trait SentimentAnalyzer: Send + Sync {
     /// # Errors
     /// [`ProviderError`]; the caller treats failures as "no sentiment for this
     /// turn", never as a failed call.
-    async fn analyze(&self, text: &str, language: &Language) -> Result<Sentiment, ProviderError>;
+    async fn analyze(
+        &self,
+        text: &str,
+        language: &Language,
+    ) -> Result<SentimentReading, ProviderError>;
 }
 
 /// Turns text into embeddings.

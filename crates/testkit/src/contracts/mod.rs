@@ -1,23 +1,31 @@
 //! Contract suites: what every adapter of a port must do, tested the same way.
 //!
-//! Each suite is `run(make)`, where `make` returns a fresh, empty store per case.
-//! A failing assertion names its case in the message.
+//! Each store and infrastructure suite is `run(make)`, where `make` returns a
+//! fresh, empty store per case. Each provider suite is `run(&fixture)`, where
+//! the fixture builds adapters whose provider (a fake speaking the provider's
+//! documented format, or the adapter itself for local providers) behaves as a
+//! case asks. A failing assertion names its case in the message.
 
 pub mod agents;
 pub mod api_keys;
 pub mod cache;
 pub mod calls;
 pub mod customers;
+pub mod embedder;
 pub mod event_bus;
 pub mod event_dedupe;
 pub mod experiments;
 pub mod inbox;
+pub mod language_model;
 pub mod memories;
 pub mod orgs;
 pub mod patterns;
 pub mod personas;
+pub mod provider_failure;
 pub mod rate_limiter;
 pub mod refresh_tokens;
+pub mod sentiment;
+pub mod telephony;
 pub mod transcripts;
 pub mod users;
 

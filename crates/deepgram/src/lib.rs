@@ -1,0 +1,1 @@
+//! iace-deepgram: placeholder until the adapter lands (issue 6).

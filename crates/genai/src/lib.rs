@@ -1,0 +1,1 @@
+//! iace-genai: placeholder until the adapter lands (issue 6).

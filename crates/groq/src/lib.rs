@@ -1,0 +1,1 @@
+//! iace-groq: placeholder until the adapter lands (issue 6).

@@ -1,0 +1,514 @@
+//! The outbound client: a reqwest client behind reqwest-middleware, with
+//! trace propagation and one resilience layer (circuit breaker, per-attempt
+//! timeout, retries with full-jitter exponential backoff that honour
+//! `Retry-After`, an overall deadline). Every failure leaves this module as
+//! the domain's [`ProviderError`], naming the provider.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::{Extensions, HeaderValue, Method, StatusCode};
+use iace_domain::ports::ProviderError;
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next, RequestBuilder};
+use reqwest_retry::policies::ExponentialBackoff;
+use reqwest_retry::{Jitter, RetryDecision, RetryPolicy, Retryable};
+use serde::de::DeserializeOwned;
+
+use crate::breaker::CircuitBreaker;
+use crate::config::{BreakerConfig, HttpPolicy};
+use crate::context::{self, TraceParent};
+
+/// The user agent of every outbound request.
+pub const USER_AGENT: &str = concat!("iace/", env!("CARGO_PKG_VERSION"));
+
+/// Whether a request may be sent again after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Repeating it is harmless (a GET, or a POST the provider deduplicates,
+    /// e.g. by Telnyx `command_id`).
+    Safe,
+    /// Never repeated (a repeat could act twice).
+    Never,
+}
+
+/// One outbound operation: its name (for logs and metrics), its policy and
+/// whether it may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    /// A stable name, e.g. `dial` or `chat_stream`.
+    pub name: &'static str,
+    /// Attempts, timeouts, backoff.
+    pub policy: HttpPolicy,
+    /// Whether retries are allowed at all.
+    pub retry: Retry,
+}
+
+impl Operation {
+    /// An operation that may be retried under `policy`.
+    #[must_use]
+    pub const fn safe(name: &'static str, policy: HttpPolicy) -> Self {
+        Self {
+            name,
+            policy,
+            retry: Retry::Safe,
+        }
+    }
+
+    /// An operation sent at most once (the deadline still applies).
+    #[must_use]
+    pub const fn once(name: &'static str, policy: HttpPolicy) -> Self {
+        Self {
+            name,
+            policy,
+            retry: Retry::Never,
+        }
+    }
+}
+
+/// The client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("could not build the HTTP client")]
+pub struct BuildError(#[source] reqwest::Error);
+
+/// Why the resilience layer gave up without a response (carried through
+/// reqwest-middleware's error, then mapped to [`ProviderError`]).
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("circuit open")]
+    CircuitOpen,
+    #[error("attempt timed out")]
+    TimedOut,
+}
+
+/// The outbound HTTP client of one provider.
+#[derive(Clone)]
+pub struct OutboundClient {
+    provider: &'static str,
+    http: ClientWithMiddleware,
+    breaker: Arc<CircuitBreaker>,
+}
+
+impl std::fmt::Debug for OutboundClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundClient")
+            .field("provider", &self.provider)
+            .field("breaker", &self.breaker.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutboundClient {
+    /// A client for `provider` with its own circuit breaker.
+    ///
+    /// Installs ring as the process's rustls provider if none is installed
+    /// yet (the project's one TLS stack).
+    ///
+    /// # Errors
+    /// [`BuildError`] when the TLS stack cannot be set up.
+    pub fn new(provider: &'static str, breaker: &BreakerConfig) -> Result<Self, BuildError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(BuildError)?;
+        let breaker = Arc::new(CircuitBreaker::new(provider, breaker));
+        let http = ClientBuilder::new(client)
+            .with(Propagate)
+            .with(Resilience {
+                provider,
+                breaker: breaker.clone(),
+            })
+            .build();
+        Ok(Self {
+            provider,
+            http,
+            breaker,
+        })
+    }
+
+    /// The provider's name.
+    #[must_use]
+    pub const fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    /// The provider's circuit breaker (its state feeds metrics and readiness).
+    #[must_use]
+    pub fn breaker(&self) -> &Arc<CircuitBreaker> {
+        &self.breaker
+    }
+
+    /// Starts a request; send it with [`send`](Self::send).
+    pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.http.request(method, url)
+    }
+
+    /// Sends `request` as `operation`. A 2xx response is returned; anything
+    /// else becomes a [`ProviderError`].
+    ///
+    /// # Errors
+    /// [`ProviderError::Timeout`] past the deadline or an attempt's timeout;
+    /// [`ProviderError::CircuitOpen`]; [`ProviderError::RateLimited`] (429);
+    /// [`ProviderError::Unauthorized`] (401/403); [`ProviderError::Rejected`]
+    /// (other 4xx, with the provider's explanation);
+    /// [`ProviderError::Unavailable`] (5xx, connection errors).
+    pub async fn send(
+        &self,
+        operation: Operation,
+        request: RequestBuilder,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let response = request
+            .with_extension(operation)
+            .send()
+            .await
+            .map_err(|err| self.transport_error(operation, err))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(self.status_error(operation, response).await)
+    }
+
+    /// [`send`](Self::send), then decodes the JSON body (read within the
+    /// operation's attempt timeout).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send); [`ProviderError::InvalidResponse`] when the
+    /// body is not the expected JSON; [`ProviderError::Timeout`] when it does
+    /// not arrive in time.
+    pub async fn send_json<T: DeserializeOwned>(
+        &self,
+        operation: Operation,
+        request: RequestBuilder,
+    ) -> Result<T, ProviderError> {
+        let response = self.send(operation, request).await?;
+        let body = self.read_body(operation, response).await?;
+        serde_json::from_slice(&body).map_err(|err| ProviderError::InvalidResponse {
+            provider: self.provider,
+            source: Box::new(err),
+        })
+    }
+
+    /// Reads a whole body within the operation's attempt timeout.
+    ///
+    /// # Errors
+    /// [`ProviderError::Timeout`]; [`ProviderError::Unavailable`] when the
+    /// connection drops mid-body.
+    pub async fn read_body(
+        &self,
+        operation: Operation,
+        response: reqwest::Response,
+    ) -> Result<bytes::Bytes, ProviderError> {
+        match tokio::time::timeout(operation.policy.attempt_timeout(), response.bytes()).await {
+            Err(_) => Err(ProviderError::Timeout {
+                provider: self.provider,
+            }),
+            Ok(Err(err)) => Err(ProviderError::Unavailable {
+                provider: self.provider,
+                source: Box::new(err),
+            }),
+            Ok(Ok(body)) => Ok(body),
+        }
+    }
+
+    fn transport_error(
+        &self,
+        operation: Operation,
+        err: reqwest_middleware::Error,
+    ) -> ProviderError {
+        let provider = self.provider;
+        let mapped = match err {
+            reqwest_middleware::Error::Middleware(err) => match err.downcast_ref::<Refusal>() {
+                Some(Refusal::CircuitOpen) => ProviderError::CircuitOpen { provider },
+                Some(Refusal::TimedOut) => ProviderError::Timeout { provider },
+                None => ProviderError::Unavailable {
+                    provider,
+                    source: err.into(),
+                },
+            },
+            reqwest_middleware::Error::Reqwest(err) if err.is_timeout() => {
+                ProviderError::Timeout { provider }
+            }
+            reqwest_middleware::Error::Reqwest(err) => ProviderError::Unavailable {
+                provider,
+                source: Box::new(err.without_url()),
+            },
+        };
+        tracing::warn!(
+            provider,
+            operation = operation.name,
+            error = %mapped,
+            "outbound request failed"
+        );
+        mapped
+    }
+
+    async fn status_error(
+        &self,
+        operation: Operation,
+        response: reqwest::Response,
+    ) -> ProviderError {
+        let provider = self.provider;
+        let status = response.status();
+        let retry_after = retry_after(&response);
+        let detail = match tokio::time::timeout(Duration::from_secs(2), response.bytes()).await {
+            Ok(Ok(body)) => error_detail(&body),
+            _ => String::new(),
+        };
+        tracing::warn!(
+            provider,
+            operation = operation.name,
+            status = status.as_u16(),
+            "outbound request refused"
+        );
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited {
+                provider,
+                retry_after,
+            },
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                ProviderError::Unauthorized { provider }
+            }
+            s if s.is_client_error() => ProviderError::Rejected {
+                provider,
+                status: Some(s.as_u16()),
+                detail,
+            },
+            s => ProviderError::Unavailable {
+                provider,
+                source: format!("HTTP {}: {detail}", s.as_u16()).into(),
+            },
+        }
+    }
+}
+
+/// The provider's explanation from an error body: the `message`/`detail` of
+/// common error shapes, else the text, at most 300 characters.
+fn error_detail(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let found = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|json| {
+            let candidates = [
+                json.pointer("/error/message"),
+                json.pointer("/errors/0/detail"),
+                json.pointer("/errors/0/title"),
+                json.pointer("/message"),
+                json.pointer("/err_msg"),
+            ];
+            let first = candidates.into_iter().flatten().find_map(|v| v.as_str());
+            let code = json
+                .pointer("/errors/0/code")
+                .or_else(|| json.pointer("/error/code"))
+                .and_then(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .or_else(|| Some(v.to_string()))
+                })
+                .filter(|c| c != "null");
+            first.map(|m| match code {
+                Some(code) => format!("{m} (code {code})"),
+                None => m.to_owned(),
+            })
+        });
+    let detail = found.unwrap_or_else(|| text.trim().to_owned());
+    detail.chars().take(300).collect()
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is ignored).
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_millis((s * 1000.0).min(3_600_000.0) as u64))
+}
+
+/// Adds `x-request-id` and `traceparent` from the task's outbound context.
+struct Propagate;
+
+#[async_trait::async_trait]
+impl Middleware for Propagate {
+    async fn handle(
+        &self,
+        mut request: reqwest::Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let context = context::current().unwrap_or_default();
+        let headers = request.headers_mut();
+        if let Some(id) = context.request_id.as_deref()
+            && let Ok(value) = HeaderValue::from_str(id)
+        {
+            headers.insert("x-request-id", value);
+        }
+        let trace = context
+            .trace
+            .map_or_else(TraceParent::new_root, |t| t.child());
+        if let Ok(value) = HeaderValue::from_str(&trace.to_string()) {
+            headers.insert("traceparent", value);
+        }
+        next.run(request, extensions).await
+    }
+}
+
+/// Breaker, per-attempt timeout, retries and the deadline, as one layer so a
+/// timed-out attempt is counted by the breaker like any other failure.
+struct Resilience {
+    provider: &'static str,
+    breaker: Arc<CircuitBreaker>,
+}
+
+enum Attempt {
+    Done(reqwest_middleware::Result<reqwest::Response>),
+    Failed(
+        reqwest_middleware::Result<reqwest::Response>,
+        Option<Duration>,
+    ),
+}
+
+impl Resilience {
+    async fn attempt(
+        &self,
+        request: reqwest::Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+        timeout: Duration,
+    ) -> Attempt {
+        if !self.breaker.try_acquire() {
+            return Attempt::Done(Err(reqwest_middleware::Error::middleware(
+                Refusal::CircuitOpen,
+            )));
+        }
+        let result = match tokio::time::timeout(timeout, next.run(request, extensions)).await {
+            Ok(result) => result,
+            Err(_) => Err(reqwest_middleware::Error::middleware(Refusal::TimedOut)),
+        };
+        let timed_out = matches!(&result, Err(reqwest_middleware::Error::Middleware(e)) if e.downcast_ref::<Refusal>().is_some());
+        let retryable = if timed_out {
+            Some(Retryable::Transient)
+        } else {
+            match &result {
+                Ok(response) => reqwest_retry::default_on_request_success(response),
+                Err(err) => reqwest_retry::default_on_request_failure(err),
+            }
+        };
+        let provider_down = match &result {
+            Ok(response) => response.status().is_server_error(),
+            Err(_) => true,
+        };
+        if provider_down {
+            self.breaker.on_failure();
+        } else {
+            self.breaker.on_success();
+        }
+        match retryable {
+            Some(Retryable::Transient) => {
+                let wait = result.as_ref().ok().and_then(retry_after);
+                Attempt::Failed(result, wait)
+            }
+            _ => Attempt::Done(result),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for Resilience {
+    async fn handle(
+        &self,
+        request: reqwest::Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let operation = extensions
+            .get::<Operation>()
+            .copied()
+            .unwrap_or_else(|| Operation::once("unnamed", HttpPolicy::default()));
+        let policy = operation.policy;
+        let started = Instant::now();
+        let started_at = SystemTime::now();
+        let deadline = started + policy.deadline();
+        let backoff = ExponentialBackoff::builder()
+            .retry_bounds(
+                Duration::from_millis(policy.backoff_min_ms.max(1)),
+                Duration::from_millis(policy.backoff_max_ms.max(policy.backoff_min_ms.max(1))),
+            )
+            .jitter(Jitter::Full)
+            .build_with_max_retries(policy.attempts.saturating_sub(1));
+        let mut past_retries = 0u32;
+        let mut request = Some(request);
+        loop {
+            let Some(current) = request.take() else {
+                return Err(reqwest_middleware::Error::middleware(Refusal::TimedOut));
+            };
+            // Keep a copy for the next attempt only when one may follow.
+            let retryable = operation.retry == Retry::Safe && policy.attempts > past_retries + 1;
+            request = if retryable { current.try_clone() } else { None };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(reqwest_middleware::Error::middleware(Refusal::TimedOut));
+            }
+            let timeout = policy.attempt_timeout().min(remaining);
+            let (result, asked_wait) = match self
+                .attempt(current, extensions, next.clone(), timeout)
+                .await
+            {
+                Attempt::Done(result) => return result,
+                Attempt::Failed(result, wait) => (result, wait),
+            };
+            if request.is_none() {
+                return result;
+            }
+            let wait = match (asked_wait, backoff.should_retry(started_at, past_retries)) {
+                (Some(asked), RetryDecision::Retry { .. }) => asked,
+                (None, RetryDecision::Retry { execute_after }) => execute_after
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default(),
+                (_, RetryDecision::DoNotRetry) => return result,
+            };
+            if Instant::now() + wait >= deadline {
+                // Waiting as asked would pass the deadline: give up now.
+                return result;
+            }
+            tracing::info!(
+                provider = self.provider,
+                operation = operation.name,
+                attempt = past_retries + 1,
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                outcome = match &result {
+                    Ok(response) => response.status().as_str().to_owned(),
+                    Err(err) => err.to_string(),
+                },
+                "retrying outbound request"
+            );
+            drop(result);
+            tokio::time::sleep(wait).await;
+            past_retries += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_details_come_from_common_error_shapes() {
+        assert_eq!(
+            error_detail(br#"{"errors":[{"code":"90018","title":"Call has already ended","detail":"This call is no longer active"}]}"#),
+            "This call is no longer active (code 90018)"
+        );
+        assert_eq!(
+            error_detail(br#"{"error":{"message":"model not found","type":"invalid_request_error","code":"model_not_found"}}"#),
+            "model not found (code model_not_found)"
+        );
+        assert_eq!(error_detail(b"plain text  "), "plain text");
+        assert_eq!(error_detail(&[b'x'; 1000]).len(), 300);
+    }
+}

@@ -1,0 +1,1 @@
+//! iace-telnyx: placeholder until the adapter lands (issue 6).
