@@ -28,9 +28,10 @@ pub use infra::{
 pub use providers::{
     AnswerOptions, AudioChunkStream, AudioEncoding, AudioFormat, AudioSink, CallHandle, ChatChunk,
     ChatMessage, ChatRequest, ChatRole, ChatStream, CommandOutcome, DialRequest, DialResponse,
-    Embedder, FinishReason, LanguageModel, MachineDetection, MediaStreamSpec, ProviderError,
-    SentimentAnalyzer, SentimentReading, SpeechRequest, SpeechToText, SttConfig, SttEvent,
-    SttEventStream, SttSession, TelephonyGateway, TextToSpeech, TokenUsage, ToolCall, ToolSpec,
+    Embedder, FinishReason, LanguageModel, MachineDetection, MachineDetectionResult,
+    MediaStreamSpec, PlaybackStatus, ProviderError, SentimentAnalyzer, SentimentReading,
+    SpeechRequest, SpeechToText, SttConfig, SttEvent, SttEventStream, SttSession, TelephonyEvent,
+    TelephonyEventKind, TelephonyGateway, TextToSpeech, TokenUsage, ToolCall, ToolSpec,
     TransferTarget,
 };
 pub use store::{

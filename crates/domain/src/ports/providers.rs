@@ -340,6 +340,122 @@ pub trait TelephonyGateway: Send + Sync {
     async fn start_recording(&self, call: &CallHandle) -> Result<CommandOutcome, ProviderError>;
 }
 
+/// What answering-machine detection concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MachineDetectionResult {
+    /// A person answered.
+    Human,
+    /// A machine (voicemail, fax) answered.
+    Machine,
+    /// Detection could not tell.
+    NotSure,
+}
+
+/// How a speak or playback ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaybackStatus {
+    /// Played to the end.
+    Completed,
+    /// Stopped early (by us, a hang-up or machine detection).
+    Stopped,
+    /// Could not be played.
+    Failed,
+}
+
+/// Something the telephony provider reports about a call, after its webhook
+/// was verified and parsed — the same shape whatever the provider.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TelephonyEvent {
+    /// The provider's event id: the key that deduplicates redeliveries.
+    pub id: String,
+    /// The provider's event type (`call.answered`), for history and metrics.
+    pub event_type: String,
+    /// When it happened at the provider.
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    /// Our call id, when the event carries the `client_state` we set.
+    pub call_id: Option<CallId>,
+    /// The provider's call id (`call_control_id`).
+    pub provider_call_id: Option<String>,
+    /// The provider's session id (groups the legs of a transferred call).
+    pub provider_session_id: Option<String>,
+    /// What happened.
+    pub kind: TelephonyEventKind,
+}
+
+/// What a [`TelephonyEvent`] reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TelephonyEventKind {
+    /// A call leg was created: an incoming call to answer, or our outbound
+    /// call now ringing.
+    Initiated {
+        /// Incoming or outgoing, from our side.
+        direction: crate::call::CallDirection,
+        /// The caller, when it is an E.164 number.
+        from: Option<PhoneNumber>,
+        /// The called number, when it is an E.164 number.
+        to: Option<PhoneNumber>,
+    },
+    /// The call was answered.
+    Answered,
+    /// The call ended.
+    HungUp {
+        /// The provider's cause.
+        cause: crate::call::HangupCause,
+        /// Who hung up.
+        source: crate::call::HangupSource,
+        /// The SIP response code, when reported.
+        sip_code: Option<u16>,
+    },
+    /// Two legs were bridged (a transfer connected).
+    Bridged,
+    /// Answering-machine detection finished.
+    MachineDetected {
+        /// What it concluded.
+        result: MachineDetectionResult,
+    },
+    /// A machine's greeting ended (leave the message now).
+    MachineGreetingEnded {
+        /// Whether a beep was heard.
+        beep: bool,
+    },
+    /// The caller pressed a key.
+    Dtmf {
+        /// The key (`0`-`9`, `*`, `#`, `A`-`D`).
+        digit: char,
+    },
+    /// Media streaming to our endpoint started.
+    StreamingStarted,
+    /// Media streaming stopped.
+    StreamingStopped,
+    /// Media streaming failed.
+    StreamingFailed {
+        /// The provider's reason.
+        reason: String,
+    },
+    /// The provider's own text-to-speech finished.
+    SpeakEnded {
+        /// How it ended.
+        status: PlaybackStatus,
+    },
+    /// An audio file finished playing.
+    PlaybackEnded {
+        /// How it ended.
+        status: PlaybackStatus,
+    },
+    /// A recording is ready to fetch.
+    RecordingSaved {
+        /// MP3 link, when offered (short-lived at the provider).
+        mp3_url: Option<String>,
+        /// WAV link, when offered.
+        wav_url: Option<String>,
+    },
+    /// An event this version does not act on; recorded and acknowledged.
+    Other,
+}
+
 // ---------------------------------------------------------------- speech-to-text
 
 /// Settings of a live transcription session.

@@ -28,7 +28,7 @@ fn texts(n: usize) -> Vec<String> {
 
 /// Runs every case.
 pub async fn run<F: EmbedderFixture>(fixture: &F) {
-    eprintln!("contract case: embedder: one unit vector of the dimension per text, in order");
+    super::announce("embedder: one unit vector of the dimension per text, in order");
     let embedder = fixture.embedding().await;
     let dimension = embedder.dimension();
     assert!(dimension > 0);
@@ -57,10 +57,10 @@ pub async fn run<F: EmbedderFixture>(fixture: &F) {
         "a text's vector does not depend on its batch"
     );
 
-    eprintln!("contract case: embedder: no input, no request");
+    super::announce("embedder: no input, no request");
     assert!(embedder.embed(&[]).await.expect("embed").is_empty());
 
-    eprintln!("contract case: embedder: more texts than one provider batch");
+    super::announce("embedder: more texts than one provider batch");
     let many = texts(250);
     let out = embedder.embed(&many).await.expect("embed");
     assert_eq!(out.len(), 250);
@@ -68,7 +68,7 @@ pub async fn run<F: EmbedderFixture>(fixture: &F) {
     assert_eq!(out[249], last[0], "order kept across batches");
 
     if let Some(embedder) = fixture.wrong_dimension().await {
-        eprintln!("contract case: embedder: a wrong dimension is refused");
+        super::announce("embedder: a wrong dimension is refused");
         let err = embedder
             .embed(&texts(2))
             .await
@@ -84,7 +84,7 @@ pub async fn run<F: EmbedderFixture>(fixture: &F) {
             continue;
         };
         let case = format!("embedder: {failure:?}");
-        eprintln!("contract case: {case}");
+        super::announce(&case);
         let err = embedder.embed(&texts(2)).await.expect_err("an error");
         provider_failure::assert_maps(&case, failure, &err);
     }

@@ -77,7 +77,7 @@ fn text_of(chunks: &[ChatChunk]) -> String {
 
 /// Runs every case.
 pub async fn run<F: LanguageModelFixture>(fixture: &F) {
-    eprintln!("contract case: language model: a streamed reply");
+    super::announce("language model: a streamed reply");
     let text = "We are open from nine to five, Monday to Friday. Anything else?";
     let model = fixture.replying(text).await;
     let (chunks, err) = drain(model.as_ref(), &request(Vec::new())).await;
@@ -109,7 +109,7 @@ pub async fn run<F: LanguageModelFixture>(fixture: &F) {
         1
     );
 
-    eprintln!("contract case: language model: dropping a stream cancels it; the adapter goes on");
+    super::announce("language model: dropping a stream cancels it; the adapter goes on");
     let mut stream = model
         .stream_chat(&request(Vec::new()))
         .await
@@ -130,7 +130,7 @@ pub async fn run<F: LanguageModelFixture>(fixture: &F) {
         )
         .await
     {
-        eprintln!("contract case: language model: a tool call");
+        super::announce("language model: a tool call");
         let tool = ToolSpec {
             name: "transfer_to_agent".into(),
             description: "Hand the call to a human agent.".into(),
@@ -162,7 +162,7 @@ pub async fn run<F: LanguageModelFixture>(fixture: &F) {
     }
 
     if let Some(model) = fixture.cut_after("We are open from").await {
-        eprintln!("contract case: language model: a stream cut mid-way is an error, not an end");
+        super::announce("language model: a stream cut mid-way is an error, not an end");
         let (chunks, err) = drain(model.as_ref(), &request(Vec::new())).await;
         assert!(text_of(&chunks).starts_with("We are open"), "{chunks:?}");
         assert!(
@@ -180,7 +180,7 @@ pub async fn run<F: LanguageModelFixture>(fixture: &F) {
             continue;
         };
         let case = format!("language model: {failure:?}");
-        eprintln!("contract case: {case}");
+        super::announce(&case);
         let (chunks, err) = drain(model.as_ref(), &request(Vec::new())).await;
         assert!(text_of(&chunks).is_empty(), "{case}: no text");
         provider_failure::assert_maps(&case, failure, &err.expect("an error"));

@@ -29,6 +29,12 @@ pub mod telephony;
 pub mod transcripts;
 pub mod users;
 
+/// Names the case about to run (so a failure's output says which).
+#[allow(clippy::print_stderr)]
+pub(crate) fn announce(case: &str) {
+    eprintln!("contract case: {case}");
+}
+
 /// Runs one case of a suite on a fresh harness, naming it if it fails.
 macro_rules! case {
     ($make:expr, $name:literal, |$s:ident| $body:block) => {{

@@ -29,7 +29,7 @@ fn en() -> Language {
 
 /// Runs every case.
 pub async fn run<F: SentimentFixture>(fixture: &F) {
-    eprintln!("contract case: sentiment: clear texts get the right label");
+    super::announce("sentiment: clear texts get the right label");
     let analyzer = fixture.reading().await;
     for (text, label) in [
         ("I love this, thank you so much!", SentimentLabel::Positive),
@@ -43,7 +43,7 @@ pub async fn run<F: SentimentFixture>(fixture: &F) {
         assert_eq!(reading.sentiment.label(), label, "{text}");
     }
 
-    eprintln!("contract case: sentiment: empty and long inputs are fine");
+    super::announce("sentiment: empty and long inputs are fine");
     for text in [String::new(), "word ".repeat(2_000)] {
         let reading = analyzer.analyze(&text, &en()).await.expect("analyze");
         assert!((-1.0..=1.0).contains(&reading.sentiment.score()));
@@ -53,7 +53,7 @@ pub async fn run<F: SentimentFixture>(fixture: &F) {
         .scoring(-0.8, &["asked for a manager", "repeated the complaint"])
         .await
     {
-        eprintln!("contract case: sentiment: the provider's score and reasons");
+        super::announce("sentiment: the provider's score and reasons");
         let reading = analyzer.analyze("whatever", &en()).await.expect("analyze");
         assert!(
             (reading.sentiment.score() + 0.8).abs() < 1e-6,
@@ -69,7 +69,7 @@ pub async fn run<F: SentimentFixture>(fixture: &F) {
         );
     }
     if let Some(analyzer) = fixture.scoring(1.7, &[]).await {
-        eprintln!("contract case: sentiment: an overshooting score is clamped");
+        super::announce("sentiment: an overshooting score is clamped");
         let reading = analyzer.analyze("whatever", &en()).await.expect("analyze");
         assert!(
             (reading.sentiment.score() - 1.0).abs() < 1e-9,
@@ -82,7 +82,7 @@ pub async fn run<F: SentimentFixture>(fixture: &F) {
             continue;
         };
         let case = format!("sentiment: {failure:?}");
-        eprintln!("contract case: {case}");
+        super::announce(&case);
         let err = analyzer
             .analyze("This is terrible.", &en())
             .await

@@ -107,7 +107,7 @@ async fn every_command(
 
 /// Runs every case.
 pub async fn run<F: TelephonyFixture>(fixture: &F) {
-    eprintln!("contract case: telephony: dial, then every command is accepted");
+    super::announce("telephony: dial, then every command is accepted");
     let gateway = fixture.accepting().await;
     let request = dial_request("+442079460958");
     let dialled = gateway.dial(&request).await.expect("dial");
@@ -124,7 +124,7 @@ pub async fn run<F: TelephonyFixture>(fixture: &F) {
         );
     }
 
-    eprintln!("contract case: telephony: commands on an ended call are benign");
+    super::announce("telephony: commands on an ended call are benign");
     let (gateway, ended) = fixture.ended_call().await;
     for (name, outcome) in every_command(gateway.as_ref(), &ended).await {
         assert_eq!(
@@ -136,7 +136,7 @@ pub async fn run<F: TelephonyFixture>(fixture: &F) {
 
     let refused = "+15550001234";
     if let Some(gateway) = fixture.refusing(&number(refused)).await {
-        eprintln!("contract case: telephony: a refused number is Rejected");
+        super::announce("telephony: a refused number is Rejected");
         let err = gateway
             .dial(&dial_request(refused))
             .await
@@ -150,7 +150,7 @@ pub async fn run<F: TelephonyFixture>(fixture: &F) {
             continue;
         };
         let case = format!("telephony: {failure:?}");
-        eprintln!("contract case: {case}");
+        super::announce(&case);
         let err = gateway
             .dial(&dial_request("+442079460958"))
             .await
