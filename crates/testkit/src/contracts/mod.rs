@@ -25,6 +25,7 @@ pub mod provider_failure;
 pub mod rate_limiter;
 pub mod refresh_tokens;
 pub mod sentiment;
+pub mod speech;
 pub mod telephony;
 pub mod transcripts;
 pub mod users;
