@@ -32,6 +32,10 @@ pub struct Config {
     pub redis: Option<iace_redis::RedisConfig>,
     /// Per-plan limits.
     pub limits: LimitsConfig,
+    /// Telnyx (`iace-telnyx`): when set, calls are placed and answered
+    /// through Telnyx and its webhooks are verified with `public_key`; when
+    /// absent, the simulated provider is used.
+    pub telnyx: Option<iace_telnyx::TelnyxConfig>,
 }
 
 /// What each plan may do.

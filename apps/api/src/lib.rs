@@ -7,5 +7,6 @@
 
 pub mod config;
 pub mod http;
+pub mod providers;
 pub mod startup;
 pub mod telemetry;

@@ -13,11 +13,9 @@ use iace_app::patterns::PatternService;
 use iace_app::personas::PersonaService;
 use iace_db::SqlStore;
 use iace_domain::memory::MemoryConfig;
-use iace_domain::ports::{Cache, Clock, Embedder, RateLimiter, SystemClock, TelephonyGateway};
+use iace_domain::ports::{Cache, Clock, RateLimiter, SystemClock};
 use iace_local::cache::LocalCache;
-use iace_local::embedder::HashingEmbedder;
 use iace_local::limiter::LocalRateLimiter;
-use iace_local::telephony::SimulatedTelephony;
 use iace_redis::RedisStore;
 use tokio::net::TcpListener;
 
@@ -71,16 +69,14 @@ pub fn state_with(
         clock.clone(),
     )?;
     let agents = AgentService::new(Arc::new(store.clone()));
-    // The embedded simulated provider: dials nothing, refuses +1555000… numbers.
-    // The Telnyx adapter replaces it when configured (a later issue).
-    let telephony: Arc<dyn TelephonyGateway> = Arc::new(SimulatedTelephony::new());
+    let providers = crate::providers::build(config)?;
     let calls = CallService::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
         Arc::new(store.clone()),
         Arc::new(store.clone()),
         Arc::new(store.clone()),
-        telephony,
+        providers.telephony.clone(),
         clock.clone(),
     )
     .with_read_cache(std::time::Duration::from_millis(
@@ -103,14 +99,9 @@ pub fn state_with(
     .with_cache(cache.clone(), lookup_ttl);
     let personas =
         PersonaService::new(Arc::new(store.clone()), clock.clone()).with_cache(cache, lookup_ttl);
-    // The embedded default; the Gemini adapter replaces it when configured (a
-    // later issue). Same dimension as the stored vectors, or searches fail.
-    let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::new(
-        config.database.embedding_dimension as usize,
-    ));
     let experiments =
         ExperimentService::new(Arc::new(store.clone()), Arc::new(store.clone()), clock);
-    let patterns = PatternService::new(Arc::new(store.clone()), embedder);
+    let patterns = PatternService::new(Arc::new(store.clone()), providers.embedder.clone());
     let limiter: Arc<dyn RateLimiter> = match &redis {
         Some(redis) => Arc::new(redis.clone()),
         None => Arc::new(LocalRateLimiter::new(Arc::new(SystemClock))),
@@ -127,6 +118,7 @@ pub fn state_with(
         store,
         limits: Arc::new(limits),
         redis,
+        providers,
     })
 }
 
@@ -143,6 +135,9 @@ impl Application {
             None => None,
         };
         let state = state_with(&config, store, redis)?;
+        for (port, adapter) in &state.providers.chosen {
+            tracing::info!(port, adapter, "provider");
+        }
         let router = http::router(state, &config.server);
         let listener = TcpListener::bind(config.server.bind).await?;
         let port = listener.local_addr()?.port();

@@ -1,6 +1,8 @@
 //! Request ids: accept a client's `X-Request-Id` (if sane) or make one, echo it
 //! on the response, record it on the request's tracing span, and write it into
-//! problem bodies.
+//! problem bodies. The id and the caller's W3C `traceparent` (if valid) become
+//! the outbound context, so every provider request made while handling the
+//! request carries them (`iace_http::context`).
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -42,7 +44,16 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
         org_id = tracing::field::Empty,
         status = tracing::field::Empty,
     );
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let outbound = iace_http::OutboundContext {
+        request_id: Some(id.clone()),
+        trace: request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(iace_http::TraceParent::parse),
+    };
+    let mut response =
+        iace_http::context::scope(outbound, next.run(request).instrument(span.clone())).await;
     span.record("status", response.status().as_u16());
     if let Some(problem) = response.extensions_mut().remove::<Problem>() {
         let mut problem = problem;

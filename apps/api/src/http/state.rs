@@ -35,4 +35,6 @@ pub struct AppState {
     pub limits: Arc<super::limits::Limits>,
     /// Redis, when configured (readiness checks).
     pub redis: Option<iace_redis::RedisStore>,
+    /// The provider adapters in use (webhook verification, readiness).
+    pub providers: crate::providers::Providers,
 }

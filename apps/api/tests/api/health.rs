@@ -161,3 +161,35 @@ async fn graceful_shutdown_stops_accepting_and_returns() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn telnyx_configured_reports_its_circuit_and_needs_a_webhook_key() {
+    // RFC 8032, test 1: a valid Ed25519 public key.
+    let key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=".to_owned();
+    let telnyx = |public_key: Option<String>| iace_telnyx::TelnyxConfig {
+        api_key: secrecy::SecretString::from("KEY_test"),
+        connection_id: "conn-1".into(),
+        base_url: "http://127.0.0.1:9".into(),
+        public_key,
+        ..iace_telnyx::TelnyxConfig::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.telnyx = Some(telnyx(Some(key.clone())))
+    })
+    .await;
+    let (status, ready, _) = app.call(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{ready}");
+    assert_eq!(
+        ready["providers"],
+        serde_json::json!([{"name": "telnyx", "circuit": "closed"}])
+    );
+
+    // Without the webhook key the instance refuses to start.
+    let mut config = app.config.clone();
+    config.server.bind = "127.0.0.1:0".parse().expect("addr");
+    config.telnyx = Some(telnyx(None));
+    let err = iace_api::startup::Application::build(config)
+        .await
+        .expect_err("no public key");
+    assert!(format!("{err:#}").contains("telnyx.public_key"), "{err:#}");
+}

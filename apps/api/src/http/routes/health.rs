@@ -18,6 +18,20 @@ pub struct Health {
     pub status: &'static str,
     /// Each dependency and whether it answered.
     pub checks: Vec<Check>,
+    /// The remote providers' circuit breakers (informational: an open
+    /// circuit degrades calls but does not make the instance unready, since
+    /// every instance shares the provider).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ProviderCircuit>,
+}
+
+/// A provider's circuit breaker.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderCircuit {
+    /// Provider name (`telnyx`, `groq`, …).
+    pub name: &'static str,
+    /// `closed`, `half_open` or `open`.
+    pub circuit: &'static str,
 }
 
 /// One dependency check.
@@ -36,6 +50,7 @@ pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok",
         checks: Vec::new(),
+        providers: Vec::new(),
     })
 }
 
@@ -57,23 +72,28 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         ready &= ok;
         checks.push(Check { name: "redis", ok });
     }
-    if ready {
-        (
-            StatusCode::OK,
-            Json(Health {
-                status: "ok",
-                checks,
-            }),
-        )
+    let providers = state
+        .providers
+        .breakers
+        .iter()
+        .map(|b| ProviderCircuit {
+            name: b.provider(),
+            circuit: b.state().as_str(),
+        })
+        .collect();
+    let (status, word) = if ready {
+        (StatusCode::OK, "ok")
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "unavailable",
-                checks,
-            }),
-        )
-    }
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    (
+        status,
+        Json(Health {
+            status: word,
+            checks,
+            providers,
+        }),
+    )
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -1,0 +1,93 @@
+//! The provider adapters, chosen in this one place from configuration: a
+//! remote provider when its section is configured, the embedded local
+//! provider otherwise (so a laptop runs with no keys at all).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use iace_domain::ports::{Embedder, TelephonyGateway};
+use iace_http::CircuitBreaker;
+use iace_local::embedder::HashingEmbedder;
+use iace_local::telephony::SimulatedTelephony;
+use iace_telnyx::{TelnyxGateway, WebhookVerifier};
+
+use crate::config::Config;
+
+/// The providers this instance uses.
+#[derive(Clone)]
+pub struct Providers {
+    /// Call control: Telnyx, or the simulated provider.
+    pub telephony: Arc<dyn TelephonyGateway>,
+    /// Embeddings for learned patterns and memories: Gemini, or the hashing
+    /// embedder.
+    pub embedder: Arc<dyn Embedder>,
+    /// Verifies Telnyx webhooks (present exactly when Telnyx is configured).
+    pub telnyx_webhooks: Option<WebhookVerifier>,
+    /// The circuit breakers of the remote providers in use, for readiness
+    /// reports and metrics.
+    pub breakers: Vec<Arc<CircuitBreaker>>,
+    /// Which adapter serves each port (`telephony=telnyx`, …), for the
+    /// start-up log and readiness.
+    pub chosen: Vec<(&'static str, &'static str)>,
+}
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Providers")
+            .field("chosen", &self.chosen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the providers `config` asks for.
+///
+/// # Errors
+/// When a configured provider's settings are unusable (a missing key, an
+/// invalid webhook public key).
+pub fn build(config: &Config) -> anyhow::Result<Providers> {
+    use secrecy::ExposeSecret as _;
+
+    let mut breakers = Vec::new();
+    let mut chosen = Vec::new();
+
+    let (telephony, telnyx_webhooks): (Arc<dyn TelephonyGateway>, _) = match &config.telnyx {
+        Some(telnyx) => {
+            anyhow::ensure!(
+                !telnyx.api_key.expose_secret().trim().is_empty(),
+                "telnyx.api_key is required when [telnyx] is configured"
+            );
+            anyhow::ensure!(
+                !telnyx.connection_id.trim().is_empty(),
+                "telnyx.connection_id (the Call Control application id) is required"
+            );
+            let public_key = telnyx.public_key.as_deref().context(
+                "telnyx.public_key (the account's Ed25519 webhook key) is required: unsigned webhooks are refused",
+            )?;
+            let verifier = WebhookVerifier::new(public_key, telnyx.webhook_tolerance_secs)
+                .context("telnyx.public_key")?;
+            let gateway = TelnyxGateway::new(telnyx).context("building the Telnyx client")?;
+            breakers.push(gateway.breaker().clone());
+            chosen.push(("telephony", "telnyx"));
+            (Arc::new(gateway), Some(verifier))
+        }
+        None => {
+            // Dials nothing; refuses +1555000… numbers so failures can be tried.
+            chosen.push(("telephony", "simulated"));
+            (Arc::new(SimulatedTelephony::new()), None)
+        }
+    };
+
+    // Same dimension as the stored vectors, or searches fail.
+    let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::new(
+        config.database.embedding_dimension as usize,
+    ));
+    chosen.push(("embedder", "hashing"));
+
+    Ok(Providers {
+        telephony,
+        embedder,
+        telnyx_webhooks,
+        breakers,
+        chosen,
+    })
+}
