@@ -36,6 +36,13 @@ pub struct Config {
     /// through Telnyx and its webhooks are verified with `public_key`; when
     /// absent, the simulated provider is used.
     pub telnyx: Option<iace_telnyx::TelnyxConfig>,
+    /// Groq or any OpenAI-compatible server (`iace-groq`): when set, replies
+    /// and sentiment come from it; when absent, scripted replies and the
+    /// lexicon.
+    pub groq: Option<iace_groq::GroqConfig>,
+    /// Google Gemini embeddings (`iace-genai`): when set, patterns and
+    /// memories are embedded by Gemini; when absent, by the hashing embedder.
+    pub genai: Option<iace_genai::GenaiConfig>,
 }
 
 /// What each plan may do.
@@ -277,7 +284,9 @@ pub enum ConfigError {
     Invalid(#[source] Box<figment::Error>),
 }
 
-const SECTIONS: [&str; 6] = ["server", "database", "auth", "log", "redis", "limits"];
+const SECTIONS: [&str; 9] = [
+    "server", "database", "auth", "log", "redis", "limits", "telnyx", "groq", "genai",
+];
 
 /// Loads the configuration: defaults, then `file` (if given), then `IACE_*`
 /// variables from `env` (the process environment in production, a fixed list
@@ -313,9 +322,12 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
     for (path, value) in pairs {
         // Numbers and booleans are parsed; secrets, URLs and other free text
         // stay strings whatever they look like.
-        let textual = ["secret", "url", "pem", "issuer", "filter"]
-            .iter()
-            .any(|suffix| path.ends_with(suffix));
+        // (A numeric-looking id or key, e.g. a Telnyx connection id, is text.)
+        let textual = [
+            "secret", "url", "pem", "issuer", "filter", "key", "_id", "model", "voice", "prefix",
+        ]
+        .iter()
+        .any(|suffix| path.ends_with(suffix));
         let parsed = if textual {
             Value::from(value)
         } else {
@@ -400,6 +412,33 @@ mod tests {
             "a numeric-looking secret stays text"
         );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_provider_section_from_the_environment_chooses_that_provider() {
+        use secrecy::ExposeSecret as _;
+        let config = load(
+            None,
+            &env(&[
+                ("IACE_GROQ__API_KEY", "gsk_test"),
+                ("IACE_GROQ__BASE_URL", "http://127.0.0.1:11434/v1"),
+                ("IACE_TELNYX__CONNECTION_ID", "1494404757140276705"),
+                ("IACE_TELNYX__COMMANDS__ATTEMPTS", "5"),
+            ]),
+        )
+        .expect("load");
+        let groq = config.groq.expect("groq section");
+        assert_eq!(groq.api_key.expose_secret(), "gsk_test");
+        assert_eq!(groq.base_url, "http://127.0.0.1:11434/v1");
+        assert_eq!(groq.model, iace_groq::GroqConfig::default().model);
+        let telnyx = config.telnyx.expect("telnyx section");
+        assert_eq!(telnyx.connection_id, "1494404757140276705");
+        assert_eq!(telnyx.commands.attempts, 5);
+        assert_eq!(
+            telnyx.commands.deadline_ms, 10_000,
+            "the rest keeps its defaults"
+        );
+        assert!(config.genai.is_none());
     }
 
     #[test]

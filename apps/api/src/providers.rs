@@ -5,9 +5,16 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use iace_domain::ports::{Embedder, TelephonyGateway};
+use iace_domain::ports::{
+    Embedder, LanguageModel, SentimentAnalyzer, SpeechToText, TelephonyGateway, TextToSpeech,
+};
+use iace_genai::GeminiEmbedder;
+use iace_groq::GroqClient;
 use iace_http::CircuitBreaker;
 use iace_local::embedder::HashingEmbedder;
+use iace_local::replies::ScriptedReplies;
+use iace_local::sentiment::LexiconSentiment;
+use iace_local::speech::{EchoTextToSpeech, TextSpeechToText};
 use iace_local::telephony::SimulatedTelephony;
 use iace_telnyx::{TelnyxGateway, WebhookVerifier};
 
@@ -21,6 +28,15 @@ pub struct Providers {
     /// Embeddings for learned patterns and memories: Gemini, or the hashing
     /// embedder.
     pub embedder: Arc<dyn Embedder>,
+    /// Replies: Groq (or any OpenAI-compatible server), or scripted replies
+    /// (a demo provider, not an AI).
+    pub language_model: Arc<dyn LanguageModel>,
+    /// Sentiment per caller turn: Groq, or the lexicon.
+    pub sentiment: Arc<dyn SentimentAnalyzer>,
+    /// Live transcription: Deepgram, or text-as-audio for the simulator.
+    pub speech_to_text: Arc<dyn SpeechToText>,
+    /// Speech: Deepgram, or text-as-audio for the simulator.
+    pub text_to_speech: Arc<dyn TextToSpeech>,
     /// Verifies Telnyx webhooks (present exactly when Telnyx is configured).
     pub telnyx_webhooks: Option<WebhookVerifier>,
     /// The circuit breakers of the remote providers in use, for readiness
@@ -78,14 +94,61 @@ pub fn build(config: &Config) -> anyhow::Result<Providers> {
     };
 
     // Same dimension as the stored vectors, or searches fail.
-    let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::new(
-        config.database.embedding_dimension as usize,
-    ));
-    chosen.push(("embedder", "hashing"));
+    let dimension = config.database.embedding_dimension as usize;
+    let embedder: Arc<dyn Embedder> = match &config.genai {
+        Some(genai) => {
+            anyhow::ensure!(
+                genai.dimension == dimension,
+                "genai.dimension ({}) must equal database.embedding_dimension ({dimension}): stored vectors and new ones must be comparable",
+                genai.dimension
+            );
+            let gemini = GeminiEmbedder::new(genai).context("building the Gemini embedder")?;
+            breakers.push(gemini.breaker().clone());
+            chosen.push(("embedder", "gemini"));
+            Arc::new(gemini)
+        }
+        None => {
+            chosen.push(("embedder", "hashing"));
+            Arc::new(HashingEmbedder::new(dimension))
+        }
+    };
+
+    let (language_model, sentiment): (Arc<dyn LanguageModel>, Arc<dyn SentimentAnalyzer>) =
+        match &config.groq {
+            Some(groq) => {
+                let client = GroqClient::new(groq.clone()).context("building the Groq client")?;
+                breakers.push(client.breaker().clone());
+                chosen.push(("language_model", "groq"));
+                chosen.push(("sentiment", "groq"));
+                let client = Arc::new(client);
+                (client.clone(), client)
+            }
+            None => {
+                chosen.push(("language_model", "scripted"));
+                chosen.push(("sentiment", "lexicon"));
+                (
+                    Arc::new(ScriptedReplies::new()),
+                    Arc::new(LexiconSentiment::new()),
+                )
+            }
+        };
+
+    let (speech_to_text, text_to_speech): (Arc<dyn SpeechToText>, Arc<dyn TextToSpeech>) = {
+        chosen.push(("speech_to_text", "text"));
+        chosen.push(("text_to_speech", "text"));
+        (
+            Arc::new(TextSpeechToText::new()),
+            Arc::new(EchoTextToSpeech::new()),
+        )
+    };
 
     Ok(Providers {
         telephony,
         embedder,
+        language_model,
+        sentiment,
+        speech_to_text,
+        text_to_speech,
         telnyx_webhooks,
         breakers,
         chosen,

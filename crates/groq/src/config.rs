@@ -19,7 +19,9 @@ pub struct GroqConfig {
     pub base_url: String,
     /// Model for replies, unless a request names its own.
     pub model: String,
-    /// Model for sentiment readings (small and fast is enough).
+    /// Model for sentiment readings (small and fast is enough). The default
+    /// is one Groq documents strict JSON-schema output for; with a model
+    /// that lacks it, set `sentiment_output` to `schema` or `json_object`.
     pub sentiment_model: String,
     /// How the sentiment model is asked for its JSON answer.
     pub sentiment_output: SentimentOutput,
@@ -50,7 +52,7 @@ impl Default for GroqConfig {
             api_key: SecretString::from(""),
             base_url: "https://api.groq.com/openai/v1".to_owned(),
             model: "llama-3.3-70b-versatile".to_owned(),
-            sentiment_model: "llama-3.1-8b-instant".to_owned(),
+            sentiment_model: "openai/gpt-oss-20b".to_owned(),
             sentiment_output: SentimentOutput::default(),
             sentiment_max_input_chars: 4_000,
             chat: HttpPolicy::streaming(),
@@ -92,7 +94,7 @@ mod tests {
         let config: GroqConfig = serde_json::from_str("{}").expect("defaults");
         assert_eq!(config.base_url, "https://api.groq.com/openai/v1");
         assert_eq!(config.model, "llama-3.3-70b-versatile");
-        assert_eq!(config.sentiment_model, "llama-3.1-8b-instant");
+        assert_eq!(config.sentiment_model, "openai/gpt-oss-20b");
         assert_eq!(config.sentiment_output, SentimentOutput::StrictSchema);
         assert_eq!(config.chat, HttpPolicy::streaming());
         assert_eq!(config.sentiment, HttpPolicy::sentiment());

@@ -476,7 +476,7 @@ async fn a_sentiment_request_asks_for_the_schema_and_reads_the_verdict() {
         Some(format!("Bearer {API_KEY}").as_bytes())
     );
     let body: Value = sent[0].body_json().expect("JSON");
-    assert_eq!(body["model"], "llama-3.1-8b-instant");
+    assert_eq!(body["model"], "openai/gpt-oss-20b");
     assert_eq!(body["stream"], false);
     assert_eq!(body["temperature"], 0.0);
     assert!(body.get("stream_options").is_none());

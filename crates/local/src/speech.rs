@@ -262,7 +262,13 @@ impl TextToSpeech for EchoTextToSpeech {
     /// Never.
     async fn synthesize(&self, request: &SpeechRequest) -> Result<AudioChunkStream, ProviderError> {
         let delay = self.chunk_delay;
-        Ok(futures::stream::iter(audio_chunks(&request.text))
+        // Nothing to say is no audio (as from a real provider), not silence.
+        let chunks = if request.text.trim().is_empty() {
+            Vec::new()
+        } else {
+            audio_chunks(&request.text)
+        };
+        Ok(futures::stream::iter(chunks)
             .then(move |chunk| async move {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;

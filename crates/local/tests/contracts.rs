@@ -170,3 +170,45 @@ async fn embedder() {
 async fn telephony() {
     contracts::telephony::run(&Local).await;
 }
+
+#[async_trait]
+impl contracts::speech::SpeechToTextFixture for Local {
+    async fn transcribing(&self) -> Arc<dyn iace_domain::ports::SpeechToText> {
+        Arc::new(iace_local::speech::TextSpeechToText::new())
+    }
+
+    async fn dropping_after_first_final(
+        &self,
+    ) -> Option<Arc<dyn iace_domain::ports::SpeechToText>> {
+        None
+    }
+
+    async fn failing(&self, _: Failure) -> Option<Arc<dyn iace_domain::ports::SpeechToText>> {
+        None
+    }
+}
+
+#[async_trait]
+impl contracts::speech::TextToSpeechFixture for Local {
+    async fn speaking(&self) -> Arc<dyn iace_domain::ports::TextToSpeech> {
+        Arc::new(iace_local::speech::EchoTextToSpeech::new())
+    }
+
+    async fn cut_mid_stream(&self) -> Option<Arc<dyn iace_domain::ports::TextToSpeech>> {
+        None
+    }
+
+    async fn failing(&self, _: Failure) -> Option<Arc<dyn iace_domain::ports::TextToSpeech>> {
+        None
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speech_to_text() {
+    contracts::speech::run_stt(&Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_to_speech() {
+    contracts::speech::run_tts(&Local).await;
+}
