@@ -43,6 +43,10 @@ pub struct Config {
     /// Google Gemini embeddings (`iace-genai`): when set, patterns and
     /// memories are embedded by Gemini; when absent, by the hashing embedder.
     pub genai: Option<iace_genai::GenaiConfig>,
+    /// Deepgram (`iace-deepgram`): when set, live transcription and speech
+    /// come from Deepgram; when absent, the text-as-audio providers of the
+    /// simulator.
+    pub deepgram: Option<iace_deepgram::DeepgramConfig>,
 }
 
 /// What each plan may do.
@@ -284,8 +288,8 @@ pub enum ConfigError {
     Invalid(#[source] Box<figment::Error>),
 }
 
-const SECTIONS: [&str; 9] = [
-    "server", "database", "auth", "log", "redis", "limits", "telnyx", "groq", "genai",
+const SECTIONS: [&str; 10] = [
+    "server", "database", "auth", "log", "redis", "limits", "telnyx", "groq", "genai", "deepgram",
 ];
 
 /// Loads the configuration: defaults, then `file` (if given), then `IACE_*`

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use iace_deepgram::DeepgramClient;
 use iace_domain::ports::{
     Embedder, LanguageModel, SentimentAnalyzer, SpeechToText, TelephonyGateway, TextToSpeech,
 };
@@ -133,14 +134,30 @@ pub fn build(config: &Config) -> anyhow::Result<Providers> {
             }
         };
 
-    let (speech_to_text, text_to_speech): (Arc<dyn SpeechToText>, Arc<dyn TextToSpeech>) = {
-        chosen.push(("speech_to_text", "text"));
-        chosen.push(("text_to_speech", "text"));
-        (
-            Arc::new(TextSpeechToText::new()),
-            Arc::new(EchoTextToSpeech::new()),
-        )
-    };
+    let (speech_to_text, text_to_speech): (Arc<dyn SpeechToText>, Arc<dyn TextToSpeech>) =
+        match &config.deepgram {
+            Some(deepgram) => {
+                anyhow::ensure!(
+                    !deepgram.api_key.expose_secret().trim().is_empty(),
+                    "deepgram.api_key is required when [deepgram] is configured"
+                );
+                let client =
+                    DeepgramClient::new(deepgram).context("building the Deepgram client")?;
+                breakers.push(client.breaker().clone());
+                chosen.push(("speech_to_text", "deepgram"));
+                chosen.push(("text_to_speech", "deepgram"));
+                let client = Arc::new(client);
+                (client.clone(), client)
+            }
+            None => {
+                chosen.push(("speech_to_text", "text"));
+                chosen.push(("text_to_speech", "text"));
+                (
+                    Arc::new(TextSpeechToText::new()),
+                    Arc::new(EchoTextToSpeech::new()),
+                )
+            }
+        };
 
     Ok(Providers {
         telephony,

@@ -163,7 +163,7 @@ async fn graceful_shutdown_stops_accepting_and_returns() {
 }
 
 #[tokio::test]
-async fn telnyx_configured_reports_its_circuit_and_needs_a_webhook_key() {
+async fn remote_providers_configured_report_their_circuits_and_are_checked_at_start() {
     // RFC 8032, test 1: a valid Ed25519 public key.
     let key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=".to_owned();
     let telnyx = |public_key: Option<String>| iace_telnyx::TelnyxConfig {
