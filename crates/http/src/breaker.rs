@@ -1,11 +1,14 @@
-//! A circuit breaker per provider: closed → open after `failure_threshold`
-//! failures within `window` → after `open_for`, half-open: one probe goes
-//! through; its success closes the circuit, its failure opens it again.
+//! A circuit breaker per provider: closed → open when, within the sliding
+//! `window`, there were at least `failure_threshold` failures and they were at
+//! least half of the calls → after `open_for`, half-open: one probe goes
+//! through; its success closes the circuit, its failure opens it again; a
+//! probe abandoned without an answer (its caller gave up) lets the next caller
+//! probe.
 //!
-//! Time is passed in (`Instant`), so the state machine is tested without
+//! The window is kept in ten buckets, so memory is constant whatever the call
+//! rate. Time is passed in (`Instant`), so the state machine is tested without
 //! sleeping.
 
-use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -44,9 +47,61 @@ impl BreakerState {
     }
 }
 
+const BUCKETS: usize = 10;
+
+/// Outcomes in the sliding window, in `BUCKETS` slices of `window / BUCKETS`.
+#[derive(Debug, Clone)]
+struct Window {
+    /// Each bucket: the slice it counts (its index since `origin`), successes,
+    /// failures.
+    buckets: [(u64, u32, u32); BUCKETS],
+    origin: Instant,
+    slice: Duration,
+}
+
+impl Window {
+    fn new(window: Duration, now: Instant) -> Self {
+        Self {
+            buckets: [(u64::MAX, 0, 0); BUCKETS],
+            origin: now,
+            slice: (window / u32::try_from(BUCKETS).unwrap_or(10)).max(Duration::from_millis(1)),
+        }
+    }
+
+    fn slice_of(&self, now: Instant) -> u64 {
+        let elapsed = now.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(elapsed / self.slice.as_nanos().max(1)).unwrap_or(u64::MAX)
+    }
+
+    fn record(&mut self, now: Instant, failed: bool) {
+        let slice = self.slice_of(now);
+        let index = usize::try_from(slice % BUCKETS as u64).unwrap_or(0);
+        let bucket = &mut self.buckets[index];
+        if bucket.0 != slice {
+            *bucket = (slice, 0, 0);
+        }
+        if failed {
+            bucket.2 = bucket.2.saturating_add(1);
+        } else {
+            bucket.1 = bucket.1.saturating_add(1);
+        }
+    }
+
+    /// Successes and failures in the window ending at `now`.
+    fn totals(&self, now: Instant) -> (u32, u32) {
+        let current = self.slice_of(now);
+        self.buckets
+            .iter()
+            .filter(|(slice, _, _)| *slice <= current && current - *slice < BUCKETS as u64)
+            .fold((0u32, 0u32), |(s, f), (_, bs, bf)| {
+                (s.saturating_add(*bs), f.saturating_add(*bf))
+            })
+    }
+}
+
 #[derive(Debug)]
 enum Inner {
-    Closed { failures: VecDeque<Instant> },
+    Closed { window: Window },
     Open { until: Instant },
     HalfOpen { probing: bool },
 }
@@ -55,7 +110,7 @@ enum Inner {
 #[derive(Debug)]
 pub struct CircuitBreaker {
     provider: &'static str,
-    threshold: usize,
+    threshold: u32,
     window: Duration,
     open_for: Duration,
     inner: Mutex<Inner>,
@@ -65,13 +120,14 @@ impl CircuitBreaker {
     /// A closed breaker for `provider`.
     #[must_use]
     pub fn new(provider: &'static str, config: &BreakerConfig) -> Self {
+        let window = Duration::from_millis(config.window_ms.max(1));
         Self {
             provider,
-            threshold: usize::try_from(config.failure_threshold.max(1)).unwrap_or(usize::MAX),
-            window: Duration::from_millis(config.window_ms),
+            threshold: config.failure_threshold.max(1),
+            window,
             open_for: Duration::from_millis(config.open_ms),
             inner: Mutex::new(Inner::Closed {
-                failures: VecDeque::new(),
+                window: Window::new(window, Instant::now()),
             }),
         }
     }
@@ -134,40 +190,38 @@ impl CircuitBreaker {
         self.try_acquire_at(Instant::now())
     }
 
-    /// The provider answered (any status below 500 but 429 counts: it is up).
-    pub fn on_success(&self) {
+    /// The provider answered at `now` (any status below 500: it is up).
+    pub fn on_success_at(&self, now: Instant) {
         let mut inner = self.lock();
         match &mut *inner {
-            Inner::Closed { failures } => failures.clear(),
+            Inner::Closed { window } => window.record(now, false),
             Inner::HalfOpen { .. } => {
-                tracing::info!(
-                    provider = self.provider,
-                    "circuit closed: provider recovered"
-                );
+                tracing::info!(provider = self.provider, "circuit closed: provider recovered");
                 *inner = Inner::Closed {
-                    failures: VecDeque::new(),
+                    window: Window::new(self.window, now),
                 };
             }
             Inner::Open { .. } => {}
         }
     }
 
+    /// [`on_success_at`](Self::on_success_at) now.
+    pub fn on_success(&self) {
+        self.on_success_at(Instant::now());
+    }
+
     /// The provider failed at `now` (5xx, timeout, connection error).
     pub fn on_failure_at(&self, now: Instant) {
         let mut inner = self.lock();
         match &mut *inner {
-            Inner::Closed { failures } => {
-                while failures
-                    .front()
-                    .is_some_and(|at| now.duration_since(*at) > self.window)
-                {
-                    failures.pop_front();
-                }
-                failures.push_back(now);
-                if failures.len() >= self.threshold {
+            Inner::Closed { window } => {
+                window.record(now, true);
+                let (successes, failures) = window.totals(now);
+                if failures >= self.threshold && failures >= successes {
                     tracing::warn!(
                         provider = self.provider,
-                        failures = failures.len(),
+                        failures,
+                        successes,
                         "circuit open: provider failing"
                     );
                     *inner = Inner::Open {
@@ -243,14 +297,43 @@ mod tests {
     }
 
     #[test]
-    fn a_success_resets_the_count() {
+    fn failures_open_it_only_when_they_are_at_least_half_the_calls() {
+        let b = breaker();
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            b.on_success_at(t0);
+        }
+        b.on_failure_at(t0);
+        b.on_failure_at(t0);
+        b.on_failure_at(t0);
+        assert_eq!(b.state_at(t0), BreakerState::Closed, "3 of 7 failed");
+        b.on_failure_at(t0);
+        assert_eq!(b.state_at(t0), BreakerState::Open, "4 of 8 failed");
+    }
+
+    #[test]
+    fn an_occasional_success_does_not_hide_a_failing_provider() {
         let b = breaker();
         let t0 = Instant::now();
         b.on_failure_at(t0);
         b.on_failure_at(t0);
-        b.on_success();
+        b.on_success_at(t0);
         b.on_failure_at(t0);
-        assert_eq!(b.state_at(t0), BreakerState::Closed);
+        assert_eq!(b.state_at(t0), BreakerState::Open, "3 of 4 failed");
+    }
+
+    #[test]
+    fn successes_age_out_of_the_window_too() {
+        let b = breaker();
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            b.on_success_at(t0);
+        }
+        let later = t0 + Duration::from_millis(1_500);
+        for _ in 0..3 {
+            b.on_failure_at(later);
+        }
+        assert_eq!(b.state_at(later), BreakerState::Open);
     }
 
     #[test]
@@ -269,7 +352,7 @@ mod tests {
 
         let again = later + Duration::from_millis(600);
         assert!(b.try_acquire_at(again));
-        b.on_success();
+        b.on_success_at(again);
         assert_eq!(b.state_at(again), BreakerState::Closed);
         assert!(b.try_acquire_at(again));
     }

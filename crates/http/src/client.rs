@@ -109,6 +109,9 @@ impl OutboundClient {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
+            // Never follow redirects: a provider's key header (x-goog-api-key,
+            // …) would be forwarded to whatever host the redirect names.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
@@ -159,15 +162,17 @@ impl OutboundClient {
         operation: Operation,
         request: RequestBuilder,
     ) -> Result<reqwest::Response, ProviderError> {
-        let response = request
+        let deadline = Deadline(Instant::now() + operation.policy.deadline());
+        let mut response = request
             .with_extension(operation)
             .send()
             .await
             .map_err(|err| self.transport_error(operation, err))?;
         if response.status().is_success() {
+            response.extensions_mut().insert(deadline);
             return Ok(response);
         }
-        Err(self.status_error(operation, response).await)
+        Err(self.status_error(operation, response, deadline).await)
     }
 
     /// [`send`](Self::send), then decodes the JSON body (read within the
@@ -190,7 +195,9 @@ impl OutboundClient {
         })
     }
 
-    /// Reads a whole body within the operation's attempt timeout.
+    /// Reads a whole body within the operation's attempt timeout and what is
+    /// left of its deadline (for a response from [`send`](Self::send)). A
+    /// body that does not arrive counts against the breaker.
     ///
     /// # Errors
     /// [`ProviderError::Timeout`]; [`ProviderError::Unavailable`] when the
@@ -200,16 +207,36 @@ impl OutboundClient {
         operation: Operation,
         response: reqwest::Response,
     ) -> Result<bytes::Bytes, ProviderError> {
-        match tokio::time::timeout(operation.policy.attempt_timeout(), response.bytes()).await {
-            Err(_) => Err(ProviderError::Timeout {
-                provider: self.provider,
-            }),
-            Ok(Err(err)) => Err(ProviderError::Unavailable {
-                provider: self.provider,
-                source: Box::new(err),
-            }),
+        let limit = response
+            .extensions()
+            .get::<Deadline>()
+            .map_or(operation.policy.attempt_timeout(), |d| {
+                d.remaining().min(operation.policy.attempt_timeout())
+            });
+        match tokio::time::timeout(limit, response.bytes()).await {
+            Err(_) => {
+                self.breaker.on_failure();
+                Err(ProviderError::Timeout {
+                    provider: self.provider,
+                })
+            }
+            Ok(Err(err)) => {
+                self.breaker.on_failure();
+                Err(ProviderError::Unavailable {
+                    provider: self.provider,
+                    source: Box::new(err.without_url()),
+                })
+            }
             Ok(Ok(body)) => Ok(body),
         }
+    }
+
+    /// What is left of the deadline of the operation that produced
+    /// `response` (for adapters that stream its body); `None` when it did not
+    /// come from [`send`](Self::send).
+    #[must_use]
+    pub fn remaining(response: &reqwest::Response) -> Option<Duration> {
+        response.extensions().get::<Deadline>().map(Deadline::remaining)
     }
 
     fn transport_error(
@@ -248,11 +275,13 @@ impl OutboundClient {
         &self,
         operation: Operation,
         response: reqwest::Response,
+        deadline: Deadline,
     ) -> ProviderError {
         let provider = self.provider;
         let status = response.status();
         let retry_after = retry_after(&response);
-        let detail = match tokio::time::timeout(Duration::from_secs(2), response.bytes()).await {
+        let limit = deadline.remaining().min(Duration::from_secs(2));
+        let detail = match tokio::time::timeout(limit, response.bytes()).await {
             Ok(Ok(body)) => error_detail(&body),
             _ => String::new(),
         };
@@ -283,9 +312,40 @@ impl OutboundClient {
     }
 }
 
-/// The provider's explanation from an error body: the `message`/`detail` of
-/// common error shapes, else the text, at most 300 characters.
+/// The provider's explanation from an error body: `[code] message` from
+/// common error shapes (the code first, so no cut loses it), else the text;
+/// phone-number-like digit runs masked (providers echo the numbers they
+/// refuse, and details are logged); at most 300 characters.
 fn error_detail(body: &[u8]) -> String {
+    mask_numbers(&raw_detail(body)).chars().take(300).collect()
+}
+
+/// Replaces every run of 7 or more digits (and a `+` before it) with `[number]`.
+fn mask_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        let run = digits.trim_start_matches('+').len();
+        if run >= 7 {
+            out.push_str("[number]");
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() || (c == '+' && digits.is_empty()) {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out);
+    out
+}
+
+fn raw_detail(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let found = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
@@ -307,13 +367,33 @@ fn error_detail(body: &[u8]) -> String {
                         .or_else(|| Some(v.to_string()))
                 })
                 .filter(|c| c != "null");
-            first.map(|m| match code {
-                Some(code) => format!("{m} (code {code})"),
-                None => m.to_owned(),
-            })
+            match (code, first) {
+                (Some(code), Some(m)) => Some(format!("[{code}] {m}")),
+                (Some(code), None) => Some(format!("[{code}]")),
+                (None, Some(m)) => Some(m.to_owned()),
+                (None, None) => None,
+            }
         });
-    let detail = found.unwrap_or_else(|| text.trim().to_owned());
-    detail.chars().take(300).collect()
+    found.unwrap_or_else(|| text.trim().to_owned())
+}
+
+/// The provider's error code from a [`ProviderError::Rejected`] detail made
+/// here (`[90018] Call has already ended` → `90018`).
+#[must_use]
+pub fn error_code(detail: &str) -> Option<&str> {
+    let rest = detail.strip_prefix('[')?;
+    let end = rest.find(']')?;
+    Some(&rest[..end])
+}
+
+/// When the operation that produced a response must be over.
+#[derive(Debug, Clone, Copy)]
+struct Deadline(Instant);
+
+impl Deadline {
+    fn remaining(&self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is ignored).
@@ -328,6 +408,31 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(|s| Duration::from_millis((s * 1000.0).min(3_600_000.0) as u64))
+}
+
+/// An attempt shorter than this (or than the attempt timeout, if smaller) is
+/// not started just to use up the deadline.
+const MIN_USEFUL_ATTEMPT: Duration = Duration::from_millis(100);
+
+/// A failed attempt, for logs: the status, or the error's kind — never its
+/// URL (a query may carry a key).
+fn outcome(result: &reqwest_middleware::Result<reqwest::Response>) -> String {
+    match result {
+        Ok(response) => response.status().as_str().to_owned(),
+        Err(reqwest_middleware::Error::Middleware(err)) => err.to_string(),
+        Err(reqwest_middleware::Error::Reqwest(err)) => {
+            let kind = if err.is_timeout() {
+                "timeout"
+            } else if err.is_connect() {
+                "connect error"
+            } else if err.is_body() {
+                "body error"
+            } else {
+                "request error"
+            };
+            kind.to_owned()
+        }
+    }
 }
 
 /// Adds `x-request-id` and `traceparent` from the task's outbound context.
@@ -373,23 +478,54 @@ enum Attempt {
     ),
 }
 
+/// Tells the breaker a call it let through was abandoned (its caller dropped
+/// the future) unless the call reported back, so a half-open probe whose
+/// caller gave up does not leave the circuit waiting for it forever.
+struct Reported<'a> {
+    breaker: &'a CircuitBreaker,
+    done: bool,
+}
+
+impl Drop for Reported<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.breaker.on_abandoned();
+        }
+    }
+}
+
 impl Resilience {
+    /// One attempt. `cut_short` says the timeout is what is left of the
+    /// deadline rather than the attempt's own: timing out then is ours, not
+    /// the provider's, and does not count against the breaker.
     async fn attempt(
         &self,
         request: reqwest::Request,
         extensions: &mut Extensions,
         next: Next<'_>,
         timeout: Duration,
+        cut_short: bool,
     ) -> Attempt {
         if !self.breaker.try_acquire() {
             return Attempt::Done(Err(reqwest_middleware::Error::middleware(
                 Refusal::CircuitOpen,
             )));
         }
+        let mut report = Reported {
+            breaker: &self.breaker,
+            done: false,
+        };
         let result = match tokio::time::timeout(timeout, next.run(request, extensions)).await {
             Ok(result) => result,
+            Err(_) if cut_short => {
+                // `report` is dropped undone: the breaker hears "abandoned".
+                return Attempt::Done(Err(reqwest_middleware::Error::middleware(
+                    Refusal::TimedOut,
+                )));
+            }
             Err(_) => Err(reqwest_middleware::Error::middleware(Refusal::TimedOut)),
         };
+        report.done = true;
         let timed_out = matches!(&result, Err(reqwest_middleware::Error::Middleware(e)) if e.downcast_ref::<Refusal>().is_some());
         let retryable = if timed_out {
             Some(Retryable::Transient)
@@ -443,6 +579,7 @@ impl Middleware for Resilience {
             .build_with_max_retries(policy.attempts.saturating_sub(1));
         let mut past_retries = 0u32;
         let mut request = Some(request);
+        let mut last: Option<reqwest_middleware::Result<reqwest::Response>> = None;
         loop {
             let Some(current) = request.take() else {
                 return Err(reqwest_middleware::Error::middleware(Refusal::TimedOut));
@@ -451,12 +588,21 @@ impl Middleware for Resilience {
             let retryable = operation.retry == Retry::Safe && policy.attempts > past_retries + 1;
             request = if retryable { current.try_clone() } else { None };
             let remaining = deadline.saturating_duration_since(Instant::now());
+            // A retry with only a sliver of the deadline left cannot succeed:
+            // the last real answer is more useful than a certain timeout.
+            let useful = policy.attempt_timeout().min(MIN_USEFUL_ATTEMPT);
+            if remaining < useful
+                && let Some(last) = last.take()
+            {
+                return last;
+            }
             if remaining.is_zero() {
                 return Err(reqwest_middleware::Error::middleware(Refusal::TimedOut));
             }
             let timeout = policy.attempt_timeout().min(remaining);
+            let cut_short = timeout < policy.attempt_timeout();
             let (result, asked_wait) = match self
-                .attempt(current, extensions, next.clone(), timeout)
+                .attempt(current, extensions, next.clone(), timeout, cut_short)
                 .await
             {
                 Attempt::Done(result) => return result,
@@ -481,13 +627,10 @@ impl Middleware for Resilience {
                 operation = operation.name,
                 attempt = past_retries + 1,
                 wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                outcome = match &result {
-                    Ok(response) => response.status().as_str().to_owned(),
-                    Err(err) => err.to_string(),
-                },
+                outcome = %outcome(&result),
                 "retrying outbound request"
             );
-            drop(result);
+            last = Some(result);
             tokio::time::sleep(wait).await;
             past_retries += 1;
         }
@@ -500,15 +643,28 @@ mod tests {
 
     #[test]
     fn error_details_come_from_common_error_shapes() {
-        assert_eq!(
-            error_detail(br#"{"errors":[{"code":"90018","title":"Call has already ended","detail":"This call is no longer active"}]}"#),
-            "This call is no longer active (code 90018)"
+        let telnyx = error_detail(
+            br#"{"errors":[{"code":"90018","title":"Call has already ended","detail":"This call is no longer active"}]}"#,
         );
+        assert_eq!(telnyx, "[90018] This call is no longer active");
+        assert_eq!(error_code(&telnyx), Some("90018"));
         assert_eq!(
-            error_detail(br#"{"error":{"message":"model not found","type":"invalid_request_error","code":"model_not_found"}}"#),
-            "model not found (code model_not_found)"
+            error_detail(
+                br#"{"error":{"message":"model not found","type":"invalid_request_error","code":"model_not_found"}}"#
+            ),
+            "[model_not_found] model not found"
         );
         assert_eq!(error_detail(b"plain text  "), "plain text");
+        assert_eq!(error_code("plain text"), None);
         assert_eq!(error_detail(&[b'x'; 1000]).len(), 300);
+    }
+
+    #[test]
+    fn phone_numbers_in_error_details_are_masked() {
+        assert_eq!(
+            error_detail(br#"{"errors":[{"code":"10016","detail":"The number +14155550100 is not dialable (tried 4155550100)"}]}"#),
+            "[10016] The number [number] is not dialable (tried [number])"
+        );
+        assert_eq!(mask_numbers("code 90018, 422, +44"), "code 90018, 422, +44");
     }
 }

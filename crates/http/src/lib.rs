@@ -24,6 +24,6 @@ pub mod config;
 pub mod context;
 
 pub use breaker::{BreakerState, CircuitBreaker};
-pub use client::{BuildError, Operation, OutboundClient, Retry, USER_AGENT};
+pub use client::{BuildError, Operation, OutboundClient, Retry, USER_AGENT, error_code};
 pub use config::{BreakerConfig, HttpPolicy};
 pub use context::{OutboundContext, TraceParent};

@@ -375,3 +375,112 @@ async fn a_body_cut_mid_way_is_unavailable() {
         .expect_err("cut");
     assert!(matches!(err, ProviderError::Unavailable { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_half_open_probe_whose_caller_gives_up_does_not_stick_the_circuit() {
+    let server = MockServer::start().await;
+    Mock::given(path("/fail"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    Mock::given(path("/slow"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+        .mount(&server)
+        .await;
+    Mock::given(path("/ok"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let client = OutboundClient::new(
+        "acme",
+        &BreakerConfig {
+            failure_threshold: 2,
+            window_ms: 10_000,
+            open_ms: 100,
+        },
+    )
+    .expect("client");
+    for _ in 0..2 {
+        let _ = client
+            .send(
+                Operation::once("op", policy(1)),
+                client.request(Method::GET, &format!("{}/fail", server.uri())),
+            )
+            .await;
+    }
+    assert_eq!(client.breaker().state(), BreakerState::Open);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // The probe's caller gives up mid-request (a barge-in, a disconnect).
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(100),
+        client.send(
+            Operation::once("op", policy(1)),
+            client.request(Method::GET, &format!("{}/slow", server.uri())),
+        ),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the probe was abandoned");
+    // The next caller probes, and its success closes the circuit.
+    client
+        .send(
+            Operation::once("op", policy(1)),
+            client.request(Method::GET, &format!("{}/ok", server.uri())),
+        )
+        .await
+        .expect("the next probe goes through");
+    assert_eq!(client.breaker().state(), BreakerState::Closed);
+}
+
+#[tokio::test]
+async fn the_deadline_bounds_reading_the_body_too() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        let mut buf = [0u8; 4096];
+        let _ = socket.read(&mut buf).await;
+        let _ = socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\ncontent-type: application/json\r\n\r\n{")
+            .await;
+        // The rest of the body never comes.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    });
+    let client = client();
+    let generous_attempt = HttpPolicy {
+        attempts: 1,
+        attempt_timeout_ms: 30_000,
+        deadline_ms: 300,
+        ..policy(1)
+    };
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.send_json::<serde_json::Value>(
+            Operation::once("op", generous_attempt),
+            client.request(Method::GET, &format!("http://{addr}/op")),
+        ),
+    )
+    .await
+    .expect("the 300 ms deadline, not the 30 s attempt timeout, ends the wait");
+    assert!(matches!(result, Err(ProviderError::Timeout { .. })), "{result:?}");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let server = MockServer::start().await;
+    Mock::given(path("/moved"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "http://127.0.0.1:9/elsewhere"))
+        .mount(&server)
+        .await;
+    let client = client();
+    let err = client
+        .send(
+            Operation::once("op", policy(1)),
+            client
+                .request(Method::GET, &format!("{}/moved", server.uri()))
+                .header("x-goog-api-key", "secret"),
+        )
+        .await
+        .expect_err("a redirect is not a success");
+    assert!(matches!(err, ProviderError::Unavailable { .. }), "{err:?}");
+}

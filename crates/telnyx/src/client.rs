@@ -148,7 +148,7 @@ impl TelnyxGateway {
                 status: Some(422),
                 detail,
                 ..
-            }) if detail.contains(CALL_ENDED) => {
+            }) if iace_http::error_code(&detail) == Some(CALL_ENDED) => {
                 tracing::debug!(action, call_id = %call.call_id, "call already ended at Telnyx");
                 Ok(CommandOutcome::CallAlreadyEnded)
             }

@@ -146,6 +146,12 @@ fn phone(raw: Option<&str>) -> Option<PhoneNumber> {
     raw.and_then(|r| PhoneNumber::parse(r).ok())
 }
 
+/// A string field of the payload; anything else (absent, null, an object)
+/// is `None`.
+fn text<'a>(payload: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    payload.get(key).and_then(serde_json::Value::as_str)
+}
+
 /// Parses a verified webhook body.
 ///
 /// Unknown event types parse to [`TelephonyEventKind::Other`] (recorded and
@@ -159,21 +165,22 @@ pub fn parse_event(body: &[u8]) -> Result<TelephonyEvent, WebhookError> {
     let envelope: wire::Envelope = serde_json::from_slice(body).map_err(WebhookError::Malformed)?;
     let data = envelope.data;
     let p = &data.payload;
+    let field = |key: &str| text(p, key);
     let kind = match data.event_type.as_str() {
         "call.initiated" => TelephonyEventKind::Initiated {
-            direction: if p.direction.as_deref() == Some("incoming") {
+            direction: if field("direction") == Some("incoming") {
                 CallDirection::Inbound
             } else {
                 CallDirection::Outbound
             },
-            from: phone(p.from.as_deref()),
-            to: phone(p.to.as_deref()),
+            from: phone(field("from")),
+            to: phone(field("to")),
         },
         "call.answered" => TelephonyEventKind::Answered,
         "call.hangup" => TelephonyEventKind::HungUp {
-            cause: HangupCause::from_provider(p.hangup_cause.as_deref().unwrap_or("unspecified")),
-            source: HangupSource::from_provider(p.hangup_source.as_deref().unwrap_or("unknown")),
-            sip_code: p.sip_hangup_cause.as_ref().and_then(|v| match v {
+            cause: HangupCause::from_provider(field("hangup_cause").unwrap_or("unspecified")),
+            source: HangupSource::from_provider(field("hangup_source").unwrap_or("unknown")),
+            sip_code: p.get("sip_hangup_cause").and_then(|v| match v {
                 serde_json::Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
                 serde_json::Value::String(s) => s.parse().ok(),
                 _ => None,
@@ -181,7 +188,7 @@ pub fn parse_event(body: &[u8]) -> Result<TelephonyEvent, WebhookError> {
         },
         "call.bridged" => TelephonyEventKind::Bridged,
         "call.machine.detection.ended" | "call.machine.premium.detection.ended" => {
-            let result = match p.result.as_deref() {
+            let result = match field("result") {
                 Some("human" | "human_residence" | "human_business") => {
                     MachineDetectionResult::Human
                 }
@@ -192,12 +199,10 @@ pub fn parse_event(body: &[u8]) -> Result<TelephonyEvent, WebhookError> {
         }
         "call.machine.greeting.ended" | "call.machine.premium.greeting.ended" => {
             TelephonyEventKind::MachineGreetingEnded {
-                beep: p.result.as_deref() == Some("beep_detected"),
+                beep: field("result") == Some("beep_detected"),
             }
         }
-        "call.dtmf.received" => match p
-            .digit
-            .as_deref()
+        "call.dtmf.received" => match field("digit")
             .and_then(|d| d.chars().next())
             .filter(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
         {
@@ -207,36 +212,31 @@ pub fn parse_event(body: &[u8]) -> Result<TelephonyEvent, WebhookError> {
         "streaming.started" => TelephonyEventKind::StreamingStarted,
         "streaming.stopped" => TelephonyEventKind::StreamingStopped,
         "streaming.failed" => TelephonyEventKind::StreamingFailed {
-            reason: p
-                .failure_reason
-                .clone()
-                .unwrap_or_else(|| "unspecified".to_owned())
+            reason: field("failure_reason")
+                .unwrap_or("unspecified")
                 .chars()
                 .take(200)
                 .collect(),
         },
         "call.speak.ended" => TelephonyEventKind::SpeakEnded {
-            status: playback_status(p.status.as_deref()),
+            status: playback_status(field("status")),
         },
         "call.playback.ended" => TelephonyEventKind::PlaybackEnded {
-            status: playback_status(p.status.as_deref()),
+            status: playback_status(field("status")),
         },
         "call.recording.saved" => {
-            let urls = p.recording_urls.as_ref();
+            let urls = p.get("recording_urls").unwrap_or(&serde_json::Value::Null);
             TelephonyEventKind::RecordingSaved {
-                mp3_url: urls.and_then(|u| u.mp3.clone()),
-                wav_url: urls.and_then(|u| u.wav.clone()),
+                mp3_url: text(urls, "mp3").map(str::to_owned),
+                wav_url: text(urls, "wav").map(str::to_owned),
             }
         }
         _ => TelephonyEventKind::Other,
     };
     Ok(TelephonyEvent {
-        call_id: p
-            .client_state
-            .as_deref()
-            .and_then(call_id_from_client_state),
-        provider_call_id: p.call_control_id.clone(),
-        provider_session_id: p.call_session_id.clone(),
+        call_id: field("client_state").and_then(call_id_from_client_state),
+        provider_call_id: field("call_control_id").map(str::to_owned),
+        provider_session_id: field("call_session_id").map(str::to_owned),
         id: data.id,
         event_type: data.event_type.chars().take(100).collect(),
         occurred_at: data.occurred_at,

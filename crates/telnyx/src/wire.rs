@@ -102,31 +102,8 @@ pub(crate) struct EventData {
     pub id: String,
     pub event_type: String,
     pub occurred_at: chrono::DateTime<chrono::Utc>,
+    /// Read field by field: payloads differ per event type (and some carry
+    /// objects where others carry strings), and none may fail the envelope.
     #[serde(default)]
-    pub payload: Payload,
-}
-
-/// The union of the payload fields the handled events carry; all optional.
-#[derive(Debug, Deserialize, Default)]
-pub(crate) struct Payload {
-    pub call_control_id: Option<String>,
-    pub call_session_id: Option<String>,
-    pub client_state: Option<String>,
-    pub direction: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub hangup_cause: Option<String>,
-    pub hangup_source: Option<String>,
-    pub sip_hangup_cause: Option<serde_json::Value>,
-    pub result: Option<String>,
-    pub digit: Option<String>,
-    pub status: Option<String>,
-    pub failure_reason: Option<String>,
-    pub recording_urls: Option<RecordingUrls>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-pub(crate) struct RecordingUrls {
-    pub mp3: Option<String>,
-    pub wav: Option<String>,
+    pub payload: serde_json::Value,
 }

@@ -353,3 +353,28 @@ proptest! {
         let _ = parse_event(&body);
     }
 }
+
+#[test]
+fn odd_payloads_are_read_field_by_field_never_refused() {
+    // `call.ai_gather.ended` carries `result` as an object; a null payload;
+    // fields of unexpected types: all parse, unknown kinds as Other.
+    let ai_gather = parse_event(&event(
+        "call.ai_gather.ended",
+        json!({"result": {"name": "Jane"}, "status": {"code": 1}, "call_control_id": "v3:abc"}),
+    ))
+    .expect("object-valued fields");
+    assert_eq!(ai_gather.kind, TelephonyEventKind::Other);
+    assert_eq!(ai_gather.provider_call_id.as_deref(), Some("v3:abc"));
+    let null = parse_event(&event("call.answered", serde_json::Value::Null)).expect("null payload");
+    assert_eq!(null.kind, TelephonyEventKind::Answered);
+    let odd = parse_event(&event(
+        "call.machine.detection.ended",
+        json!({"result": 42, "client_state": {"x": 1}}),
+    ))
+    .expect("odd types");
+    assert_eq!(
+        odd.kind,
+        TelephonyEventKind::MachineDetected { result: MachineDetectionResult::NotSure }
+    );
+    assert_eq!(odd.call_id, None);
+}
