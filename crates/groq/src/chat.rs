@@ -90,9 +90,10 @@ pub(crate) fn open(
         decoder: Decoder::new(limits.max_tool_arguments),
         first_event_by: Instant::now() + limits.first_event,
         limits,
-        seen_event: false,
+        last_event_at: None,
         breaker,
         ended: false,
+        failed: false,
     };
     futures::stream::unfold(reply, |mut reply| async move {
         let item = reply.next().await?;
@@ -108,15 +109,22 @@ struct Reply {
     decoder: Decoder,
     limits: StreamLimits,
     first_event_by: Instant,
-    seen_event: bool,
+    /// When the last event was decoded: the idle timeout runs from it, so
+    /// keep-alive comments cannot hold a reply open forever.
+    last_event_at: Option<Instant>,
     breaker: Arc<CircuitBreaker>,
     /// Nothing more will be yielded but what the decoder holds.
     ended: bool,
+    /// An error was yielded: nothing follows it.
+    failed: bool,
 }
 
 impl Reply {
     async fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
         loop {
+            if self.failed {
+                return None;
+            }
             if let Some(chunk) = self.decoder.pop() {
                 return Some(Ok(chunk));
             }
@@ -130,6 +138,7 @@ impl Reply {
             }
             if let Err(err) = self.advance().await {
                 self.ended = true;
+                self.failed = true;
                 self.report(&err);
                 return Some(Err(err));
             }
@@ -139,14 +148,14 @@ impl Reply {
     /// Decodes the next event, reading from the network when none is buffered.
     async fn advance(&mut self) -> Result<(), ProviderError> {
         if let Some(event) = self.parser.next_event().map_err(invalid)? {
-            self.seen_event = true;
+            self.last_event_at = Some(Instant::now());
             return self.decoder.event(&event);
         }
-        let wait = if self.seen_event {
-            self.limits.idle
-        } else {
-            self.first_event_by
-                .saturating_duration_since(Instant::now())
+        let wait = match self.last_event_at {
+            Some(at) => (at + self.limits.idle).saturating_duration_since(Instant::now()),
+            None => self
+                .first_event_by
+                .saturating_duration_since(Instant::now()),
         };
         match tokio::time::timeout(wait, self.body.next()).await {
             Err(_) => Err(ProviderError::Timeout { provider: PROVIDER }),
@@ -165,7 +174,7 @@ impl Reply {
             Ok(None) => match self.parser.finish() {
                 Ok(trailing) => self.decoder.end_of_body(trailing),
                 // Nothing but this was sent: the body never was an event stream.
-                Err(err) if !self.seen_event => Err(invalid(err)),
+                Err(err) if self.last_event_at.is_none() => Err(invalid(err)),
                 // Events came, then the body stopped mid-line: a cut.
                 Err(_) => Err(ProviderError::StreamClosed { provider: PROVIDER }),
             },

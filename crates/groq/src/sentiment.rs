@@ -20,8 +20,9 @@ use crate::wire::{self, Completion, SentimentVerdict};
 const MAX_REASONS: usize = 5;
 /// ...of at most this many characters each.
 const MAX_REASON_CHARS: usize = 200;
-/// The answer is a small object; this bounds a model that rambles.
-const MAX_COMPLETION_TOKENS: u32 = 300;
+/// The answer is a small object; this bounds a model that rambles, with room
+/// for a reasoning model's (hidden) reasoning tokens, which count too.
+const MAX_COMPLETION_TOKENS: u32 = 1_024;
 
 /// The JSON schema of the answer. In strict mode every property must be
 /// required and `additionalProperties` false. The score's range is stated in
@@ -115,11 +116,19 @@ impl SentimentAnalyzer for GroqClient {
         let response = self.post(operation, &body).await?;
         let body = self.http.read_body(operation, response).await?;
         let completion: Completion = serde_json::from_slice(&body).map_err(invalid)?;
-        let content = completion
+        let choice = completion
             .choices
             .into_iter()
             .next()
-            .and_then(|choice| choice.message.content)
+            .ok_or_else(|| invalid("the completion has no choice"))?;
+        if choice.finish_reason.as_deref() == Some("length") {
+            return Err(invalid(
+                "the sentiment answer was cut at the token limit (a reasoning model may need a smaller reasoning effort)",
+            ));
+        }
+        let content = choice
+            .message
+            .content
             .ok_or_else(|| invalid("the completion has no message content"))?;
         let verdict: SentimentVerdict = serde_json::from_str(content.trim()).map_err(invalid)?;
         Ok(reading(&verdict))

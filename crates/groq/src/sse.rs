@@ -44,7 +44,7 @@ pub(crate) enum SseError {
 }
 
 /// The fields of an event stream.
-const FIELDS: [&str; 4] = ["data", "event", "id", "retry"];
+const FIELDS: [&str; 5] = ["data", "error", "event", "id", "retry"];
 
 /// How much of an offending line an error quotes.
 const QUOTED_CHARS: usize = 60;
@@ -184,7 +184,12 @@ impl SseParser {
         let (field, value) = line.split_once(':').unwrap_or((line, ""));
         let value = value.strip_prefix(' ').unwrap_or(value);
         match field {
-            "data" => {
+            // llama.cpp's server reports a streaming error as an `error:`
+            // field: read it as the data of an `error` event.
+            "data" | "error" => {
+                if field == "error" {
+                    self.event = Some("error".to_owned());
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -211,6 +216,15 @@ impl SseParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_field_is_an_error_event() {
+        let mut parser = SseParser::new(1024);
+        parser.push(b"error: {\"code\":500,\"message\":\"boom\"}\n\n");
+        let event = parser.next_event().expect("parse").expect("an event");
+        assert_eq!(event.event.as_deref(), Some("error"));
+        assert_eq!(event.data, r#"{"code":500,"message":"boom"}"#);
+    }
 
     fn data(text: &str) -> SseEvent {
         SseEvent {

@@ -276,6 +276,8 @@ pub(crate) struct Completion {
 #[derive(Debug, Deserialize)]
 pub(crate) struct CompletionChoice {
     pub(crate) message: CompletionMessage,
+    #[serde(default)]
+    pub(crate) finish_reason: Option<String>,
 }
 
 /// The assistant's message in a completion.

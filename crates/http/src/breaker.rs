@@ -196,7 +196,10 @@ impl CircuitBreaker {
         match &mut *inner {
             Inner::Closed { window } => window.record(now, false),
             Inner::HalfOpen { .. } => {
-                tracing::info!(provider = self.provider, "circuit closed: provider recovered");
+                tracing::info!(
+                    provider = self.provider,
+                    "circuit closed: provider recovered"
+                );
                 *inner = Inner::Closed {
                     window: Window::new(self.window, now),
                 };

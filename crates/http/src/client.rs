@@ -236,7 +236,10 @@ impl OutboundClient {
     /// come from [`send`](Self::send).
     #[must_use]
     pub fn remaining(response: &reqwest::Response) -> Option<Duration> {
-        response.extensions().get::<Deadline>().map(Deadline::remaining)
+        response
+            .extensions()
+            .get::<Deadline>()
+            .map(Deadline::remaining)
     }
 
     fn transport_error(

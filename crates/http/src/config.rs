@@ -104,7 +104,8 @@ impl HttpPolicy {
 #[serde(default, deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Failures (5xx, timeouts, connection errors) within `window_ms` that
-    /// open the circuit.
+    /// open the circuit — when they are also at least half of the calls in
+    /// the window.
     pub failure_threshold: u32,
     /// The window failures are counted in (ms).
     pub window_ms: u64,

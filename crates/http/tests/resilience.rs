@@ -434,7 +434,9 @@ async fn a_half_open_probe_whose_caller_gives_up_does_not_stick_the_circuit() {
 #[tokio::test]
 async fn the_deadline_bounds_reading_the_body_too() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let (mut socket, _) = listener.accept().await.expect("accept");
@@ -462,14 +464,19 @@ async fn the_deadline_bounds_reading_the_body_too() {
     )
     .await
     .expect("the 300 ms deadline, not the 30 s attempt timeout, ends the wait");
-    assert!(matches!(result, Err(ProviderError::Timeout { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(ProviderError::Timeout { .. })),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
     let server = MockServer::start().await;
     Mock::given(path("/moved"))
-        .respond_with(ResponseTemplate::new(302).insert_header("location", "http://127.0.0.1:9/elsewhere"))
+        .respond_with(
+            ResponseTemplate::new(302).insert_header("location", "http://127.0.0.1:9/elsewhere"),
+        )
         .mount(&server)
         .await;
     let client = client();

@@ -118,7 +118,14 @@ impl SpeechToText for TextSpeechToText {
         let config = config.clone();
         runtime.spawn(async move {
             let mut clock_ms = 0;
-            while let Some(audio) = audio_rx.recv().await {
+            loop {
+                let audio = tokio::select! {
+                    audio = audio_rx.recv() => audio,
+                    // The event stream was dropped: the session is over, even
+                    // if only silence was sent since.
+                    () = event_tx.closed() => return,
+                };
+                let Some(audio) = audio else { return };
                 let Ok(text) = std::str::from_utf8(&audio) else {
                     tracing::debug!(bytes = audio.len(), "non-text audio heard as silence");
                     continue;
@@ -429,6 +436,26 @@ mod tests {
         })
         .await
         .expect("the sink refuses audio once nobody listens");
+        assert!(matches!(refused, ProviderError::StreamClosed { .. }));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_events_closes_the_sink_even_while_only_silence_is_sent() {
+        let SttSession { mut audio, events } = TextSpeechToText::new()
+            .open(&config(true))
+            .await
+            .expect("open");
+        drop(events);
+        let refused = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let Err(err) = audio.send(Bytes::from_static(b"   ")).await {
+                    return err;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the sink refuses silence too once nobody listens");
         assert!(matches!(refused, ProviderError::StreamClosed { .. }));
     }
 

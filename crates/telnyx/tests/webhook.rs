@@ -374,7 +374,9 @@ fn odd_payloads_are_read_field_by_field_never_refused() {
     .expect("odd types");
     assert_eq!(
         odd.kind,
-        TelephonyEventKind::MachineDetected { result: MachineDetectionResult::NotSure }
+        TelephonyEventKind::MachineDetected {
+            result: MachineDetectionResult::NotSure
+        }
     );
     assert_eq!(odd.call_id, None);
 }
