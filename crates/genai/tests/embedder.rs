@@ -323,3 +323,53 @@ async fn a_failed_batch_fails_the_call_and_stops_there() {
         "the first batch's two attempts, no later batch"
     );
 }
+
+#[tokio::test]
+async fn the_circuit_opens_on_repeated_failures_and_closes_after_recovery() {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(BATCH_PATH))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(3)
+        .mount(&server)
+        .await;
+    support::mount_fake(&server, None).await;
+    let embedder = GeminiEmbedder::new(&GenaiConfig {
+        policy: iace_http::HttpPolicy {
+            attempts: 1,
+            ..support::fast_policy()
+        },
+        breaker: iace_http::BreakerConfig {
+            failure_threshold: 3,
+            window_ms: 10_000,
+            open_ms: 200,
+        },
+        ..support::config(&server)
+    })
+    .expect("embedder");
+    let texts = vec!["hello".to_owned()];
+    for _ in 0..3 {
+        let err = embedder.embed(&texts).await.expect_err("503");
+        assert!(matches!(err, ProviderError::Unavailable { .. }), "{err:?}");
+    }
+    let err = embedder.embed(&texts).await.expect_err("open");
+    assert!(
+        matches!(err, ProviderError::CircuitOpen { provider: "gemini" }),
+        "{err:?}"
+    );
+    assert_eq!(
+        support::received(&server).await.len(),
+        3,
+        "nothing sent while open"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    assert_eq!(
+        embedder
+            .embed(&texts)
+            .await
+            .expect("the probe succeeds")
+            .len(),
+        1
+    );
+    assert_eq!(embedder.breaker().state(), iace_http::BreakerState::Closed);
+}

@@ -618,3 +618,48 @@ async fn a_verdict_in_another_shape_is_an_invalid_response() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_circuit_opens_on_repeated_failures_and_closes_after_recovery() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(3)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .respond_with(sse(&reply_chunks("Back again."), true))
+        .mount(&server)
+        .await;
+    let model = GroqClient::new(GroqConfig {
+        chat: iace_http::HttpPolicy {
+            attempts: 1,
+            ..support::policy(1_000, 2_000)
+        },
+        breaker: iace_http::BreakerConfig {
+            failure_threshold: 3,
+            window_ms: 10_000,
+            open_ms: 200,
+        },
+        ..config(&server.uri())
+    })
+    .expect("client");
+    for _ in 0..3 {
+        let err = collect(&model, &ask("Hi")).await.expect_err("503");
+        assert!(matches!(err, ProviderError::Unavailable { .. }), "{err:?}");
+    }
+    let err = collect(&model, &ask("Hi")).await.expect_err("open");
+    assert!(
+        matches!(err, ProviderError::CircuitOpen { provider: "groq" }),
+        "{err:?}"
+    );
+    assert_eq!(requests(&server).await.len(), 3, "nothing sent while open");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let chunks = collect(&model, &ask("Hi"))
+        .await
+        .expect("the probe succeeds");
+    assert!(matches!(chunks.last(), Some(ChatChunk::Finished { .. })));
+    assert_eq!(model.breaker().state(), iace_http::BreakerState::Closed);
+}

@@ -301,3 +301,60 @@ async fn answer_asks_for_a_bidirectional_stream_and_speak_falls_back_to_a_telnyx
     let transfer: serde_json::Value = received[2].body_json().expect("json");
     assert_eq!(transfer["to"], "sip:agent@pbx.example.com");
 }
+
+#[tokio::test]
+async fn the_circuit_opens_on_repeated_failures_and_closes_after_recovery() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/calls/[^/]+/actions/hangup$"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(3)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/calls/[^/]+/actions/hangup$"))
+        .respond_with(ok())
+        .mount(&server)
+        .await;
+    let gateway = TelnyxGateway::new(&TelnyxConfig {
+        commands: fast(1),
+        breaker: BreakerConfig {
+            failure_threshold: 3,
+            window_ms: 10_000,
+            open_ms: 200,
+        },
+        ..config(&server)
+    })
+    .expect("gateway");
+    let call = CallHandle {
+        call_id: CallId::new(),
+        provider_call_id: "v3:abc".into(),
+    };
+    for _ in 0..3 {
+        let err = gateway.hang_up(&call).await.expect_err("503");
+        assert!(
+            matches!(err, iace_domain::ports::ProviderError::Unavailable { .. }),
+            "{err:?}"
+        );
+    }
+    let err = gateway.hang_up(&call).await.expect_err("open");
+    assert!(
+        matches!(
+            err,
+            iace_domain::ports::ProviderError::CircuitOpen { provider: "telnyx" }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        server.received_requests().await.map_or(0, |r| r.len()),
+        3,
+        "nothing sent while open"
+    );
+    assert_eq!(gateway.breaker().state(), iace_http::BreakerState::Open);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(
+        gateway.hang_up(&call).await.expect("the probe succeeds"),
+        iace_domain::ports::CommandOutcome::Accepted
+    );
+    assert_eq!(gateway.breaker().state(), iace_http::BreakerState::Closed);
+}
