@@ -9,6 +9,7 @@ use iace_http::{BuildError, CircuitBreaker, HttpPolicy, OutboundClient};
 use secrecy::SecretString;
 
 use crate::config::{DeepgramConfig, TtsTransport};
+use crate::stt::CLOSE_TIMEOUT;
 use crate::ws::Connector;
 
 pub(crate) const PROVIDER: &str = "deepgram";
@@ -36,6 +37,9 @@ pub(crate) struct SttSettings {
     pub reconnect_attempts: u32,
     pub reconnect_backoff: Duration,
     pub buffer_frames: usize,
+    /// How long a closing session waits for Deepgram's last results after
+    /// `CloseStream` ([`CLOSE_TIMEOUT`] unless a test shortens it).
+    pub close_timeout: Duration,
 }
 
 /// What synthesis needs from the configuration.
@@ -90,6 +94,7 @@ impl DeepgramClient {
                 reconnect_attempts: config.reconnect_attempts,
                 reconnect_backoff: Duration::from_millis(config.reconnect_backoff_ms),
                 buffer_frames: config.audio_buffer_frames.max(1),
+                close_timeout: CLOSE_TIMEOUT,
             },
             tts: TtsSettings {
                 model: config.tts_model.clone(),
@@ -101,6 +106,16 @@ impl DeepgramClient {
             },
             http,
         })
+    }
+
+    /// Test knob, not configuration: how long a closing live session waits
+    /// for Deepgram's last results after `CloseStream` before it ends (with
+    /// `StreamClosed` when audio is still unfinalised). Defaults to 5 s.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_close_timeout(mut self, timeout: Duration) -> Self {
+        self.stt.close_timeout = timeout;
+        self
     }
 
     /// The Deepgram circuit breaker, shared by every transport (metrics,

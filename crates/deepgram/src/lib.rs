@@ -5,7 +5,13 @@
 //!   one task per session owns the socket, audio in through a bounded sink,
 //!   interim / final / speech-started / utterance-end events out; `KeepAlive`
 //!   while no audio flows, `CloseStream` when the audio ends, reconnection
-//!   with replay of unfinalised audio when the connection drops;
+//!   with replay of unfinalised audio when the connection drops.
+//!   **Drain a session's events independently of writing its audio** (in
+//!   another task or a `select!`): while the event channel is full the
+//!   session stops reading Deepgram's messages but keeps taking audio and
+//!   sending `KeepAlive`, so a slow reader never stalls the audio; a reader
+//!   that never reads leaves Deepgram's messages unread until it drops the
+//!   connection;
 //! - `TextToSpeech` over the Aura streaming WebSocket (`/v1/speak`), with
 //!   REST (`POST /v1/speak`, raw audio) as a fallback or as the configured
 //!   transport. Dropping an audio stream cancels its synthesis (barge-in).

@@ -14,10 +14,30 @@
 //!   task outlives its session;
 //! - a dropped connection is reopened (bounded attempts, exponential
 //!   backoff) while audio waits in the sink's channel; audio sent but not yet
-//!   finalised is sent again, so a drop loses no speech. When reconnecting
-//!   fails the event stream ends with `StreamClosed`;
+//!   finalised is sent again, so a drop loses no speech. A Deepgram `Error`
+//!   message or a close with an error code is a lost connection too. The
+//!   budget of attempts comes back only when a new connection delivers
+//!   `Results` (or stays up for 5 s), so a Deepgram that fails every
+//!   connection ends the session. When reconnecting fails the event stream
+//!   ends with `StreamClosed`, or with the handshake's error when retrying
+//!   cannot help (`Unauthorized`, `Rejected`, `CircuitOpen`);
+//! - a reconnection ends an open turn (finals without `speech_final` yet)
+//!   with `UtteranceEnd` at once: the new connection never heard those
+//!   words, so neither its endpointing nor its `UtteranceEnd` would close
+//!   the turn. Words after it (replayed or new) start the next turn; a
+//!   caller talking through a drop gets the turn split in two, which beats
+//!   a turn that never ends;
+//! - closing waits at most 5 s for Deepgram's last results; when the time is
+//!   up with audio still unfinalised the stream ends with `StreamClosed`;
 //! - a message that is not Deepgram's JSON ends the session with
 //!   `InvalidResponse`.
+//!
+//! **Events must be drained independently of writing audio** (another task,
+//! or a `select!`). A slow reader does not stop the session: while the event
+//! channel is full the session stops *reading* Deepgram's messages (they wait
+//! in the socket, none is lost) but keeps forwarding audio and sending
+//! `KeepAlive`. Never reading, though, leaves Deepgram's messages unread
+//! until it gives up on the connection.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -31,19 +51,23 @@ use iace_domain::ports::{
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::client::{DeepgramClient, PROVIDER, SttSettings};
 use crate::wire::{self, ListenControl, ListenMessage};
 use crate::ws::{self, Connector, Socket};
 
 /// How long to wait for Deepgram's last results after `CloseStream`.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A connection up this long restores the full reconnection budget.
 const STABLE_AFTER: Duration = Duration::from_secs(5);
 /// Events buffered for a slow reader before the session stops reading.
 const EVENT_BUFFER: usize = 64;
+/// The longest time read from Deepgram (µs, about 11.6 days of audio):
+/// anything above is nonsense, clamped so that sums cannot overflow.
+const MAX_MICROS: f64 = 1e12;
 
 /// The `/v1/listen` path and query for `config`.
 pub(crate) fn listen_path(config: &SttConfig, settings: &SttSettings) -> String {
@@ -104,9 +128,15 @@ fn bytes_per_second(config: &SttConfig) -> u64 {
     (u64::from(config.format.sample_rate) * u64::from(config.format.channels) * sample_bytes).max(1)
 }
 
-/// Deepgram's seconds as microseconds (negative and NaN read as zero).
+/// Deepgram's seconds as microseconds: negative and NaN read as zero, at
+/// most [`MAX_MICROS`] (the server's numbers are not trusted).
 fn micros(seconds: f64) -> u64 {
-    (seconds * 1_000_000.0).round().max(0.0) as u64
+    let us = (seconds * 1_000_000.0).round();
+    if us.is_nan() || us <= 0.0 {
+        0
+    } else {
+        us.min(MAX_MICROS) as u64
+    }
 }
 
 #[async_trait]
@@ -125,6 +155,7 @@ impl SpeechToText for DeepgramClient {
             attempts_used: 0,
             audio: audio_rx,
             events: events_tx,
+            pending: VecDeque::new(),
             timeline: Timeline::new(bytes_per_second(config), self.stt.buffer_frames),
         };
         // Reconnections carry the opener's request id and trace.
@@ -184,7 +215,7 @@ impl Timeline {
     /// Notes a frame going out (kept for replay until finalised).
     fn record(&mut self, frame: &Bytes) {
         let start_us = self.now_us();
-        self.sent_bytes += frame.len() as u64;
+        self.sent_bytes = self.sent_bytes.saturating_add(frame.len() as u64);
         self.unfinalised.push_back(Sent {
             start_us,
             end_us: self.now_us(),
@@ -196,14 +227,24 @@ impl Timeline {
     }
 
     /// A new connection starts: its time zero is the first frame to replay
-    /// (or now); returns the frames to send again.
+    /// (or now); returns the frames to send again. An open turn stays open
+    /// (see [`end_open_turn`](Self::end_open_turn)).
     fn restart(&mut self) -> Vec<Bytes> {
         self.offset_us = self
             .unfinalised
             .front()
             .map_or_else(|| self.now_us(), |s| s.start_us);
-        self.open_turn_end_us = None;
         self.unfinalised.iter().map(|s| s.frame.clone()).collect()
+    }
+
+    /// Ends the turn left open by a lost connection: the new connection
+    /// never heard its words, so nothing it sends would end it.
+    fn end_open_turn(&mut self) -> Option<SttEvent> {
+        self.open_turn_end_us
+            .take()
+            .map(|last_word_end_us| SttEvent::UtteranceEnd {
+                last_word_end_ms: last_word_end_us / 1_000,
+            })
     }
 
     /// Whether every frame sent is covered by a final result.
@@ -221,7 +262,8 @@ impl Timeline {
     /// The events a server message means.
     fn interpret(&mut self, message: ListenMessage) -> Vec<SttEvent> {
         let offset_us = self.offset_us;
-        let at_ms = |seconds: f64| (offset_us + micros(seconds)) / 1_000;
+        let at_us = |seconds: f64| offset_us.saturating_add(micros(seconds));
+        let at_ms = |seconds: f64| at_us(seconds) / 1_000;
         match message {
             ListenMessage::Results(results) => {
                 let (text, confidence) = results
@@ -230,8 +272,8 @@ impl Timeline {
                     .first()
                     .map(|a| (a.transcript.trim(), a.confidence))
                     .unwrap_or_default();
-                let start_us = offset_us + micros(results.start);
-                let end_us = offset_us + micros(results.start + results.duration);
+                let start_us = at_us(results.start);
+                let end_us = at_us(results.start + results.duration).max(start_us);
                 if !results.is_final {
                     if text.is_empty() {
                         return Vec::new();
@@ -277,17 +319,8 @@ impl Timeline {
                 tracing::debug!(provider = PROVIDER, request_id, "transcription metadata");
                 Vec::new()
             }
-            ListenMessage::Error(error) => {
-                tracing::warn!(
-                    provider = PROVIDER,
-                    description = error.description,
-                    message = error.message,
-                    variant = error.variant,
-                    "Deepgram reported a transcription error"
-                );
-                Vec::new()
-            }
-            ListenMessage::Other => Vec::new(),
+            // The session treats it as a lost connection before this.
+            ListenMessage::Error(_) | ListenMessage::Other => Vec::new(),
         }
     }
 }
@@ -300,61 +333,87 @@ struct Session {
     settings: SttSettings,
     socket: Socket,
     connected_at: Instant,
-    /// Reconnection attempts since the last sign of a healthy connection.
+    /// Reconnection attempts since the last sign of a healthy connection
+    /// (`Results` received, or up for [`STABLE_AFTER`]).
     attempts_used: u32,
     audio: futures::channel::mpsc::Receiver<Bytes>,
     events: mpsc::Sender<Result<SttEvent, ProviderError>>,
+    /// Events not yet in the channel (it was full). The socket is read only
+    /// when this is empty, so it holds at most one message's events (and a
+    /// reconnection's `UtteranceEnd`).
+    pending: VecDeque<Result<SttEvent, ProviderError>>,
     timeline: Timeline,
 }
 
 /// What woke the session up.
 enum Step {
     ReaderGone,
+    /// A pending event went into the channel.
+    Delivered,
     Server(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
     Audio(Option<Bytes>),
     KeepAlive,
-    GraceOver,
+    CloseTimeout,
 }
 
 /// Whether the session goes on after handling something.
 enum Flow {
     Continue,
-    /// The connection is gone; reconnect.
+    /// The connection is gone (or failed); reconnect.
     Lost,
-    /// The session is over (its last event, if any, was sent).
-    End,
+    /// The session is over: deliver the pending events, then this error if
+    /// any.
+    End(Option<ProviderError>),
 }
 
 impl Session {
     async fn run(mut self) {
         let keepalive = self.settings.keepalive;
+        let close_timeout = self.settings.close_timeout;
         let mut audio_open = true;
         let mut keepalive_at = Instant::now() + keepalive;
-        let mut grace_until: Option<Instant> = None;
+        let mut close_until: Option<Instant> = None;
         loop {
             let step = tokio::select! {
                 biased;
                 () = self.events.closed() => Step::ReaderGone,
-                message = self.socket.next() => Step::Server(message),
+                permit = self.events.reserve(), if !self.pending.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(event) = self.pending.pop_front() {
+                            permit.send(event);
+                        }
+                        Step::Delivered
+                    }
+                    Err(_closed) => Step::ReaderGone,
+                },
+                // Deepgram's next message is read only once the last one's
+                // events are in the channel: a slow reader holds messages
+                // back in the socket, never the audio or the KeepAlive (a
+                // blocking send here would stop both).
+                message = self.socket.next(), if self.pending.is_empty() => Step::Server(message),
                 frame = self.audio.next(), if audio_open => Step::Audio(frame),
                 () = tokio::time::sleep_until(keepalive_at), if audio_open => Step::KeepAlive,
-                () = sleep_until_some(grace_until), if grace_until.is_some() => Step::GraceOver,
+                () = sleep_until_some(close_until), if close_until.is_some() => Step::CloseTimeout,
             };
             let flow = match step {
                 Step::ReaderGone => {
                     tracing::debug!(provider = PROVIDER, "transcription reader gone: closing");
                     let _ =
                         tokio::time::timeout(Duration::from_secs(1), self.socket.close(None)).await;
-                    Flow::End
+                    return;
                 }
-                Step::Server(message) => self.on_server(message, audio_open).await,
+                Step::Delivered => Flow::Continue,
+                Step::Server(message) => self.on_server(message, audio_open),
+                // An empty binary frame would read as "close the stream":
+                // nothing goes out, so the KeepAlive timer runs on.
+                Step::Audio(Some(frame)) if frame.is_empty() => Flow::Continue,
                 Step::Audio(Some(frame)) => {
                     keepalive_at = Instant::now() + keepalive;
                     self.send_audio(frame).await
                 }
                 Step::Audio(None) => {
                     audio_open = false;
-                    grace_until = Some(Instant::now() + CLOSE_GRACE);
+                    close_until = Some(Instant::now() + close_timeout);
                     self.close_stream().await
                 }
                 Step::KeepAlive => {
@@ -365,35 +424,40 @@ impl Session {
                         Err(_) => Flow::Lost,
                     }
                 }
-                Step::GraceOver => {
+                Step::CloseTimeout if self.timeline.all_finalised() => {
                     tracing::warn!(
                         provider = PROVIDER,
                         "no close from Deepgram after CloseStream: ending the session"
                     );
-                    Flow::End
+                    Flow::End(None)
+                }
+                Step::CloseTimeout => {
+                    tracing::warn!(
+                        provider = PROVIDER,
+                        unfinalised_frames = self.timeline.unfinalised.len(),
+                        "audio still unfinalised when the close timed out"
+                    );
+                    Flow::End(Some(ProviderError::StreamClosed { provider: PROVIDER }))
                 }
             };
             match flow {
                 Flow::Continue => {}
-                Flow::End => return,
+                Flow::End(error) => return self.finish(error).await,
                 Flow::Lost if !audio_open && self.timeline.all_finalised() => {
                     // Closing, and every word was already delivered.
-                    return;
+                    return self.finish(None).await;
                 }
                 Flow::Lost => {
-                    if !self.reconnect().await {
-                        return;
+                    if let Err(error) = self.reconnect().await {
+                        return self.finish(error).await;
                     }
                     keepalive_at = Instant::now() + keepalive;
                     if !audio_open {
                         // The replayed audio still needs its results.
-                        grace_until = Some(Instant::now() + CLOSE_GRACE);
+                        close_until = Some(Instant::now() + close_timeout);
                         if let Flow::Lost = self.close_stream().await {
-                            let _ = self
-                                .events
-                                .send(Err(ProviderError::StreamClosed { provider: PROVIDER }))
-                                .await;
-                            return;
+                            let closed = ProviderError::StreamClosed { provider: PROVIDER };
+                            return self.finish(Some(closed)).await;
                         }
                     }
                 }
@@ -401,27 +465,36 @@ impl Session {
         }
     }
 
-    async fn on_server(
+    /// Delivers the pending events, then `error` if any; the session ends.
+    async fn finish(&mut self, error: Option<ProviderError>) {
+        let last = error.map(Err);
+        for event in self.pending.drain(..).chain(last) {
+            if self.events.send(event).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn on_server(
         &mut self,
         message: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
         audio_open: bool,
     ) -> Flow {
         match message {
-            Some(Ok(Message::Text(text))) => {
-                self.attempts_used = 0;
-                self.on_text(text.as_str()).await
-            }
+            Some(Ok(Message::Text(text))) => self.on_text(text.as_str()),
             Some(Ok(Message::Close(frame))) => {
-                if audio_open {
+                let code = frame.as_ref().map(|f| f.code);
+                let failed = code.is_some_and(|code| code != CloseCode::Normal);
+                if audio_open || failed {
                     tracing::warn!(
                         provider = PROVIDER,
-                        code = frame.as_ref().map(|f| u16::from(f.code)),
+                        code = code.map(u16::from),
                         reason = frame.as_ref().map(|f| f.reason.as_str()),
                         "Deepgram closed the transcription connection"
                     );
                     Flow::Lost
                 } else {
-                    Flow::End
+                    Flow::End(None)
                 }
             }
             Some(Ok(_binary_or_control)) => Flow::Continue,
@@ -433,30 +506,42 @@ impl Session {
                 tracing::warn!(provider = PROVIDER, "transcription connection ended");
                 Flow::Lost
             }
-            None => Flow::End,
+            None => Flow::End(None),
         }
     }
 
-    async fn on_text(&mut self, text: &str) -> Flow {
+    fn on_text(&mut self, text: &str) -> Flow {
         let message = match serde_json::from_str::<ListenMessage>(text) {
             Ok(message) => message,
             Err(err) => {
                 tracing::warn!(provider = PROVIDER, error = %err, "undecodable transcription message");
-                let _ = self
-                    .events
-                    .send(Err(ProviderError::InvalidResponse {
-                        provider: PROVIDER,
-                        source: Box::new(err),
-                    }))
-                    .await;
-                return Flow::End;
+                return Flow::End(Some(ProviderError::InvalidResponse {
+                    provider: PROVIDER,
+                    source: Box::new(err),
+                }));
             }
         };
-        for event in self.timeline.interpret(message) {
-            if self.events.send(Ok(event)).await.is_err() {
-                return Flow::End;
+        match &message {
+            // Only results show the connection works: the budget of
+            // reconnections comes back.
+            ListenMessage::Results(_) => self.attempts_used = 0,
+            // Deepgram gives up on this connection (it closes next).
+            ListenMessage::Error(error) => {
+                tracing::warn!(
+                    provider = PROVIDER,
+                    err_code = error.err_code,
+                    variant = error.variant,
+                    description = error.description,
+                    message = error.message,
+                    err_msg = error.err_msg,
+                    "Deepgram reported a transcription error"
+                );
+                return Flow::Lost;
             }
+            _ => {}
         }
+        self.pending
+            .extend(self.timeline.interpret(message).into_iter().map(Ok));
         Flow::Continue
     }
 
@@ -472,11 +557,8 @@ impl Session {
         }
     }
 
+    /// Sends a (non-empty) audio frame.
     async fn send_audio(&mut self, frame: Bytes) -> Flow {
-        if frame.is_empty() {
-            // An empty binary frame would read as "close the stream".
-            return Flow::Continue;
-        }
         self.timeline.record(&frame);
         let limit = self.settings.connect_timeout;
         match ws::send(&mut self.socket, Message::Binary(frame), limit).await {
@@ -488,10 +570,12 @@ impl Session {
         }
     }
 
-    /// Reopens the connection and replays unfinalised audio. `false` when
-    /// the session is over (reader gone, or attempts exhausted and
-    /// `StreamClosed` reported).
-    async fn reconnect(&mut self) -> bool {
+    /// Reopens the connection, replays unfinalised audio and ends an open
+    /// turn. `Err` when the session is over: `Err(None)` when the reader is
+    /// gone; else the error to report — the handshake's when retrying
+    /// cannot help (refused credentials or request, open circuit),
+    /// `StreamClosed` when the attempts ran out.
+    async fn reconnect(&mut self) -> Result<(), Option<ProviderError>> {
         if self.connected_at.elapsed() >= STABLE_AFTER {
             self.attempts_used = 0;
         }
@@ -504,7 +588,7 @@ impl Session {
                 .saturating_mul(1 << exponent)
                 .min(MAX_BACKOFF);
             let connected = tokio::select! {
-                () = self.events.closed() => return false,
+                () = self.events.closed() => return Err(None),
                 connected = async {
                     tokio::time::sleep(wait).await;
                     self.connector.connect(&self.path).await
@@ -520,7 +604,10 @@ impl Session {
                             attempt = self.attempts_used,
                             "transcription reconnected"
                         );
-                        return true;
+                        if let Some(end) = self.timeline.end_open_turn() {
+                            self.pending.push_back(Ok(end));
+                        }
+                        return Ok(());
                     }
                 }
                 Err(err) => {
@@ -530,17 +617,13 @@ impl Session {
                         error = %err,
                         "transcription reconnection failed"
                     );
-                    if matches!(err, ProviderError::Unauthorized { .. }) {
-                        break;
+                    if !err.is_retryable() {
+                        return Err(Some(err));
                     }
                 }
             }
         }
-        let _ = self
-            .events
-            .send(Err(ProviderError::StreamClosed { provider: PROVIDER }))
-            .await;
-        false
+        Err(Some(ProviderError::StreamClosed { provider: PROVIDER }))
     }
 
     /// Sends the unfinalised audio again on a new connection, whose time zero
@@ -579,6 +662,7 @@ mod tests {
             reconnect_attempts: 3,
             reconnect_backoff: Duration::from_millis(200),
             buffer_frames: 4,
+            close_timeout: CLOSE_TIMEOUT,
         }
     }
 
@@ -734,6 +818,67 @@ mod tests {
         assert!(t.unfinalised.is_empty());
         assert!(t.restart().is_empty());
         assert_eq!(t.offset_us, 80_000, "nothing to replay: it starts now");
+    }
+
+    #[test]
+    fn absurd_server_times_are_clamped_not_overflowed() {
+        assert_eq!(micros(f64::NAN), 0);
+        assert_eq!(micros(-3.0), 0);
+        assert_eq!(micros(f64::NEG_INFINITY), 0);
+        assert_eq!(micros(1.5), 1_500_000);
+        assert_eq!(micros(1e300), 1_000_000_000_000);
+        assert_eq!(micros(f64::INFINITY), 1_000_000_000_000);
+        let mut t = Timeline::new(8_000, 16);
+        t.offset_us = u64::MAX - 10;
+        let events = feed(&mut t, &results("hi", 1e300, 1e300, true, false));
+        let [
+            SttEvent::Final {
+                start_ms, end_ms, ..
+            },
+        ] = events.as_slice()
+        else {
+            panic!("{events:?}");
+        };
+        assert_eq!((*start_ms, *end_ms), (u64::MAX / 1_000, u64::MAX / 1_000));
+        assert_eq!(
+            feed(
+                &mut t,
+                r#"{"type":"UtteranceEnd","channel":[0,1],"last_word_end":1e300}"#
+            ),
+            vec![SttEvent::UtteranceEnd {
+                last_word_end_ms: u64::MAX / 1_000
+            }]
+        );
+        // A negative duration does not end a segment before its start.
+        t.offset_us = 0;
+        let events = feed(&mut t, &results("hi", 2.0, -1.0, true, true));
+        let [
+            SttEvent::Final {
+                start_ms, end_ms, ..
+            },
+        ] = events.as_slice()
+        else {
+            panic!("{events:?}");
+        };
+        assert_eq!((*start_ms, *end_ms), (2_000, 2_000));
+    }
+
+    #[test]
+    fn a_turn_open_at_a_restart_is_ended_once() {
+        let mut t = Timeline::new(8_000, 16);
+        t.record(&Bytes::from_static(&[0; 800]));
+        feed(&mut t, &results("I want", 0.0, 0.1, true, false));
+        assert!(t.restart().is_empty());
+        assert_eq!(
+            t.end_open_turn(),
+            Some(SttEvent::UtteranceEnd {
+                last_word_end_ms: 100
+            })
+        );
+        assert_eq!(t.end_open_turn(), None);
+        feed(&mut t, &results("done", 0.0, 0.1, true, true));
+        t.restart();
+        assert_eq!(t.end_open_turn(), None, "no turn was open");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! The returned stream owns the socket and nothing else runs behind it:
 //! **dropping the stream is the cancellation** (barge-in drops it; the socket
 //! closes with it and Deepgram stops). A connection lost before `Flushed` is
-//! `StreamClosed` (retryable), never a quiet end.
+//! `StreamClosed` (retryable), never a quiet end; a Deepgram `Error` message
+//! ends the stream at once with `Rejected` (its code and description).
 //!
 //! When the WebSocket cannot be opened for a reason worth retrying and
 //! `rest_fallback` is on, or when `tts_transport = "rest"`, the text goes as
@@ -41,6 +42,9 @@ impl DeepgramClient {
     }
 
     /// `model`, `encoding` and `sample_rate` for `request`.
+    ///
+    /// `request.voice.speed` is deliberately not sent: `speed` is unconfirmed
+    /// in the provider reference (named for the WebSocket only, no range).
     fn speak_query(&self, request: &SpeechRequest) -> [(&'static str, String); 3] {
         [
             ("model", self.voice(request).to_owned()),
@@ -151,13 +155,20 @@ fn speech_frames(
                             );
                         }
                         Ok(SpeakMessage::Error(error)) => {
+                            // Deepgram gave up on this text: end at once
+                            // rather than wait for a close or the idle
+                            // timeout. The socket closes with the stream.
+                            let err = speech_error(&error);
                             tracing::warn!(
                                 provider = PROVIDER,
+                                err_code = error.err_code,
+                                variant = error.variant,
                                 description = error.description,
                                 message = error.message,
-                                variant = error.variant,
+                                err_msg = error.err_msg,
                                 "Deepgram reported a speech error"
                             );
+                            return Some((Err(err), None));
                         }
                         Ok(SpeakMessage::Metadata(wire::Metadata { request_id })) => {
                             tracing::debug!(provider = PROVIDER, request_id, "speech metadata");
@@ -195,6 +206,22 @@ fn speech_frames(
         }
     })
     .boxed()
+}
+
+/// A Deepgram `Error` message as the stream's last item: `Rejected` with
+/// Deepgram's explanation, or `InvalidResponse` when it gives none.
+fn speech_error(error: &wire::ErrorMessage) -> ProviderError {
+    match error.detail() {
+        Some(detail) => ProviderError::Rejected {
+            provider: PROVIDER,
+            status: None,
+            detail,
+        },
+        None => ProviderError::InvalidResponse {
+            provider: PROVIDER,
+            source: "an Error message without code or description".into(),
+        },
+    }
 }
 
 /// `body` without empty chunks, failing with `Timeout` when nothing arrives

@@ -84,15 +84,59 @@ pub(crate) struct Metadata {
 }
 
 /// Deepgram's error message; its fields are not documented for certain, so
-/// all are optional.
+/// all are optional and any JSON value is read as text (a numeric code
+/// must not make the whole message undecodable).
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ErrorMessage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub message: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub variant: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub err_code: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub err_msg: Option<String>,
+}
+
+/// Longest detail taken from an error message.
+const MAX_DETAIL: usize = 300;
+
+impl ErrorMessage {
+    /// `[code] explanation` as `iace-http` writes details (the code first, so
+    /// no cut loses it), at most 300 characters; `None` when the message
+    /// carries neither. Only Deepgram's own words: nothing of ours (no key,
+    /// no request) goes in.
+    pub(crate) fn detail(&self) -> Option<String> {
+        let code = first_text([&self.err_code, &self.variant]);
+        let text = first_text([&self.description, &self.message, &self.err_msg]);
+        let detail = match (code, text) {
+            (Some(code), Some(text)) => format!("[{code}] {text}"),
+            (Some(code), None) => format!("[{code}]"),
+            (None, Some(text)) => text.to_owned(),
+            (None, None) => return None,
+        };
+        Some(detail.chars().take(MAX_DETAIL).collect())
+    }
+}
+
+/// The first field that holds more than blanks, trimmed.
+fn first_text<const N: usize>(fields: [&Option<String>; N]) -> Option<&str> {
+    fields
+        .into_iter()
+        .filter_map(|f| f.as_deref().map(str::trim))
+        .find(|f| !f.is_empty())
+}
+
+/// Any JSON value as text: a string as is, `null` as nothing, anything else
+/// as its JSON.
+fn lenient<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => Some(text),
+        other => Some(other.to_string()),
+    })
 }
 
 // ---------------------------------------------------------------- TTS
@@ -195,5 +239,37 @@ mod tests {
                 sequence_id: Some(0)
             })
         ));
+    }
+
+    fn error_detail(text: &str) -> Option<String> {
+        match serde_json::from_str::<SpeakMessage>(text).expect("an error message") {
+            SpeakMessage::Error(error) => error.detail(),
+            other => panic!("not an error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn error_messages_are_read_whatever_their_fields() {
+        assert_eq!(
+            error_detail(
+                r#"{"type":"Error","err_code":"INVALID_INPUT","err_msg":"Text too long.","description":"The text exceeds 2000 characters."}"#
+            )
+            .as_deref(),
+            Some("[INVALID_INPUT] The text exceeds 2000 characters.")
+        );
+        assert_eq!(
+            error_detail(r#"{"type":"Error","variant":"DATA-0000","message":" bad audio "}"#)
+                .as_deref(),
+            Some("[DATA-0000] bad audio")
+        );
+        assert_eq!(
+            error_detail(r#"{"type":"Error","err_code":1011,"err_msg":null}"#).as_deref(),
+            Some("[1011]"),
+            "a numeric code is still read"
+        );
+        assert_eq!(error_detail(r#"{"type":"Error","description":"  "}"#), None);
+        assert_eq!(error_detail(r#"{"type":"Error"}"#), None);
+        let long = format!(r#"{{"type":"Error","description":"{}"}}"#, "x".repeat(400));
+        assert_eq!(error_detail(&long).map(|d| d.chars().count()), Some(300));
     }
 }

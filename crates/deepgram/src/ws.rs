@@ -80,17 +80,17 @@ impl Connector {
         let path = path_and_query.split('?').next().unwrap_or_default();
         match outcome {
             Ok(Ok((socket, _response))) => {
-                permit.settle(true);
+                permit.settle(Verdict::Up);
                 Ok(socket)
             }
             Err(_elapsed) => {
-                permit.settle(false);
+                permit.settle(Verdict::Down);
                 tracing::warn!(provider = PROVIDER, path, "WebSocket handshake timed out");
                 Err(ProviderError::Timeout { provider: PROVIDER })
             }
             Ok(Err(err)) => {
-                let (mapped, provider_up) = map_handshake_error(err);
-                permit.settle(provider_up);
+                let (mapped, verdict) = map_handshake_error(err);
+                permit.settle(verdict);
                 tracing::warn!(
                     provider = PROVIDER,
                     path,
@@ -145,6 +145,18 @@ pub(crate) fn propagate(headers: &mut HeaderMap) {
     }
 }
 
+/// What a failed handshake says about Deepgram, for the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Deepgram answered (a refusal is an answer): it is up.
+    Up,
+    /// Deepgram failed or could not be reached.
+    Down,
+    /// The attempt failed on our side (the URL, the request) before reaching
+    /// Deepgram: it says nothing either way.
+    Local,
+}
+
 /// Reports a handshake's outcome to the breaker exactly once; a handshake
 /// abandoned midway (its future dropped) frees a half-open probe.
 struct Permit<'a> {
@@ -153,12 +165,14 @@ struct Permit<'a> {
 }
 
 impl Permit<'_> {
-    fn settle(mut self, provider_up: bool) {
+    fn settle(mut self, verdict: Verdict) {
         self.settled = true;
-        if provider_up {
-            self.breaker.on_success();
-        } else {
-            self.breaker.on_failure();
+        match verdict {
+            Verdict::Up => self.breaker.on_success(),
+            Verdict::Down => self.breaker.on_failure(),
+            // Closing a half-open breaker needs an answer from Deepgram; an
+            // error of ours only frees the probe for the next caller.
+            Verdict::Local => self.breaker.on_abandoned(),
         }
     }
 }
@@ -171,28 +185,28 @@ impl Drop for Permit<'_> {
     }
 }
 
-/// A failed handshake as a [`ProviderError`], and whether the provider
-/// answered (so the breaker counts it as up).
-pub(crate) fn map_handshake_error(err: WsError) -> (ProviderError, bool) {
+/// A failed handshake as a [`ProviderError`], and what it says about the
+/// provider (for the breaker).
+pub(crate) fn map_handshake_error(err: WsError) -> (ProviderError, Verdict) {
     let provider = PROVIDER;
     match err {
         WsError::Http(response) => {
             let status = response.status().as_u16();
             match status {
-                401 | 403 => (ProviderError::Unauthorized { provider }, true),
+                401 | 403 => (ProviderError::Unauthorized { provider }, Verdict::Up),
                 429 => (
                     ProviderError::RateLimited {
                         provider,
                         retry_after: retry_after(response.headers()),
                     },
-                    true,
+                    Verdict::Up,
                 ),
                 500.. => (
                     ProviderError::Unavailable {
                         provider,
                         source: format!("handshake answered HTTP {status}").into(),
                     },
-                    false,
+                    Verdict::Down,
                 ),
                 400..=499 => (
                     ProviderError::Rejected {
@@ -200,31 +214,40 @@ pub(crate) fn map_handshake_error(err: WsError) -> (ProviderError, bool) {
                         status: Some(status),
                         detail: error_detail(response.body().as_deref().unwrap_or_default()),
                     },
-                    true,
+                    Verdict::Up,
                 ),
                 _ => (
                     ProviderError::InvalidResponse {
                         provider,
                         source: format!("handshake answered HTTP {status}").into(),
                     },
-                    true,
+                    Verdict::Up,
                 ),
             }
         }
+        // Refused before any byte went out: our URL or request is wrong.
         WsError::Url(err) => (
             ProviderError::Rejected {
                 provider,
                 status: None,
                 detail: format!("invalid WebSocket URL: {err}"),
             },
-            true,
+            Verdict::Local,
+        ),
+        WsError::HttpFormat(err) => (
+            ProviderError::Rejected {
+                provider,
+                status: None,
+                detail: format!("invalid WebSocket request: {err}"),
+            },
+            Verdict::Local,
         ),
         other => (
             ProviderError::Unavailable {
                 provider,
                 source: Box::new(other),
             },
-            false,
+            Verdict::Down,
         ),
     }
 }
@@ -310,18 +333,20 @@ mod tests {
 
     #[test]
     fn handshake_statuses_map_to_provider_errors() {
-        let (err, up) = map_handshake_error(refused(401, &[], ""));
-        assert!(matches!(err, ProviderError::Unauthorized { .. }) && up);
+        let (err, verdict) = map_handshake_error(refused(401, &[], ""));
+        assert!(matches!(err, ProviderError::Unauthorized { .. }));
+        assert_eq!(verdict, Verdict::Up);
         let (err, _) = map_handshake_error(refused(403, &[], ""));
         assert!(matches!(err, ProviderError::Unauthorized { .. }));
-        let (err, up) = map_handshake_error(refused(429, &[("retry-after", "30")], ""));
-        assert!(up);
+        let (err, verdict) = map_handshake_error(refused(429, &[("retry-after", "30")], ""));
+        assert_eq!(verdict, Verdict::Up);
         assert!(matches!(
             err,
             ProviderError::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(30)
         ));
-        let (err, up) = map_handshake_error(refused(503, &[], ""));
-        assert!(matches!(err, ProviderError::Unavailable { .. }) && !up);
+        let (err, verdict) = map_handshake_error(refused(503, &[], ""));
+        assert!(matches!(err, ProviderError::Unavailable { .. }));
+        assert_eq!(verdict, Verdict::Down);
         let (err, _) = map_handshake_error(refused(
             400,
             &[],
@@ -332,9 +357,53 @@ mod tests {
             ProviderError::Rejected { status: Some(400), ref detail, .. }
                 if detail == "No such model/version/tier combination found."
         ));
-        let (err, up) =
+        let (err, verdict) =
             map_handshake_error(WsError::Io(std::io::ErrorKind::ConnectionRefused.into()));
-        assert!(matches!(err, ProviderError::Unavailable { .. }) && !up);
+        assert!(matches!(err, ProviderError::Unavailable { .. }));
+        assert_eq!(verdict, Verdict::Down);
+        let (err, verdict) = map_handshake_error(WsError::Url(
+            tokio_tungstenite::tungstenite::error::UrlError::UnsupportedUrlScheme,
+        ));
+        assert!(matches!(err, ProviderError::Rejected { status: None, .. }));
+        assert_eq!(verdict, Verdict::Local, "our error, not Deepgram's answer");
+    }
+
+    #[tokio::test]
+    async fn an_error_of_ours_does_not_close_a_half_open_breaker() {
+        let breaker = Arc::new(CircuitBreaker::new(
+            PROVIDER,
+            &iace_http::BreakerConfig {
+                failure_threshold: 1,
+                window_ms: 60_000,
+                open_ms: 0,
+            },
+        ));
+        breaker.on_failure();
+        // No port and not ws/wss: refused before any connection is made.
+        let connector = Connector::new(
+            "http://127.0.0.1",
+            SecretString::from("KEY"),
+            Duration::from_secs(1),
+            breaker.clone(),
+        );
+        assert!(
+            connector.request("/v1/listen").is_ok(),
+            "the request builds: the breaker is asked"
+        );
+        let err = connector
+            .connect("/v1/listen")
+            .await
+            .expect_err("not a WebSocket URL");
+        assert!(matches!(err, ProviderError::Rejected { .. }), "{err:?}");
+        assert_eq!(
+            breaker.state(),
+            iace_http::BreakerState::HalfOpen,
+            "still waiting for an answer from Deepgram"
+        );
+        assert!(
+            breaker.try_acquire(),
+            "the probe was freed for the next caller"
+        );
     }
 
     #[test]

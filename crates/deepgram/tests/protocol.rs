@@ -291,7 +291,7 @@ async fn a_drop_while_closing_still_delivers_the_last_words() {
 async fn a_session_that_cannot_reconnect_ends_with_stream_closed() {
     let fake = FakeDeepgram::start(Behaviour {
         drop_after_first_final: true,
-        refuse_after_first: true,
+        refuse_after_first: Some(503),
         ..Behaviour::default()
     })
     .await;
@@ -494,4 +494,284 @@ async fn one_breaker_guards_every_transport() {
     let err = client.open(&stt_config()).await.expect_err("open circuit");
     assert!(matches!(err, ProviderError::CircuitOpen { .. }), "{err:?}");
     assert_eq!(fake.handshakes().len(), 1, "no connection while open");
+}
+
+/// The first error of the session's events, skipping events.
+async fn next_error(session: &mut SttSession) -> ProviderError {
+    loop {
+        match next_event(session).await {
+            Some(Ok(_)) => {}
+            Some(Err(err)) => return err,
+            None => panic!("the events ended without an error"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_deepgram_that_fails_every_connection_ends_the_session() {
+    let fake = FakeDeepgram::start(Behaviour {
+        error_every_connection: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let mut config = config(&fake.url, NO_REST);
+    config.reconnect_attempts = 3;
+    config.reconnect_backoff_ms = 10;
+    let mut session = client(&config).open(&stt_config()).await.expect("open");
+    // Each connection says Error and closes: no Results, so the budget of
+    // reconnections is never restored.
+    let err = next_error(&mut session).await;
+    assert!(matches!(err, ProviderError::StreamClosed { .. }), "{err:?}");
+    assert!(
+        next_event(&mut session).await.is_none(),
+        "then the events end"
+    );
+    assert_eq!(fake.handshakes().len(), 4, "the first and three attempts");
+}
+
+#[tokio::test]
+async fn a_turn_open_when_the_connection_drops_is_ended_after_reconnecting() {
+    let fake = FakeDeepgram::start(Behaviour {
+        open_turn_then_drop: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let mut session = client(&config(&fake.url, NO_REST))
+        .open(&stt_config())
+        .await
+        .expect("open");
+    // 80 bytes: 10 ms at 8 bytes per ms.
+    let frame = format!("{:<80}", "I want to pay");
+    session
+        .audio
+        .send(Bytes::from(frame.into_bytes()))
+        .await
+        .expect("send");
+    let events = until_final(&mut session).await;
+    assert!(
+        matches!(
+            events.last(),
+            Some(SttEvent::Final {
+                speech_final: false,
+                end_ms: 10,
+                ..
+            })
+        ),
+        "{events:?}"
+    );
+    // The fake dropped the connection with the turn open; no more audio
+    // goes out, yet the turn ends.
+    let event = next_event(&mut session).await;
+    assert!(
+        matches!(
+            event,
+            Some(Ok(SttEvent::UtteranceEnd {
+                last_word_end_ms: 10
+            }))
+        ),
+        "{event:?}"
+    );
+    assert_eq!(fake.handshakes().len(), 2, "one reconnection");
+}
+
+#[tokio::test]
+async fn a_slow_reader_holds_back_neither_audio_nor_keep_alive() {
+    let fake = FakeDeepgram::start(Behaviour::default()).await;
+    let mut config = config(&fake.url, NO_REST);
+    config.keepalive_ms = 100;
+    config.audio_buffer_frames = 4;
+    let mut session = client(&config).open(&stt_config()).await.expect("open");
+    // Four events a frame: far more than the event channel holds while
+    // nobody reads them.
+    let frames = 40;
+    tokio::time::timeout(EVENTUALLY, async {
+        for n in 0..frames {
+            let frame = Bytes::from(format!("frame {n}").into_bytes());
+            session.audio.send(frame).await.expect("send");
+        }
+    })
+    .await
+    .expect("audio is taken while the events wait");
+    fake.eventually("every frame forwarded", |f| f.frames() == frames)
+        .await;
+    let keep_alives = |f: &FakeDeepgram| {
+        f.texts()
+            .iter()
+            .filter(|t| *t == r#"{"type":"KeepAlive"}"#)
+            .count()
+    };
+    let before = keep_alives(&fake);
+    fake.eventually("a KeepAlive while the events wait", |f| {
+        keep_alives(f) > before
+    })
+    .await;
+    // Nothing was lost meanwhile, and the order holds.
+    let mut finals = Vec::new();
+    while finals.len() < frames {
+        match next_event(&mut session).await {
+            Some(Ok(SttEvent::Final { text, .. })) => finals.push(text),
+            Some(Ok(_)) => {}
+            other => panic!("{other:?} after {finals:?}"),
+        }
+    }
+    let expected: Vec<String> = (0..frames).map(|n| format!("frame {n}")).collect();
+    assert_eq!(finals, expected);
+}
+
+#[tokio::test]
+async fn absurd_times_after_a_reconnection_are_clamped() {
+    let fake = FakeDeepgram::start(Behaviour {
+        drop_after_first_final: true,
+        absurd_times_after_first: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let mut session = client(&config(&fake.url, NO_REST))
+        .open(&stt_config())
+        .await
+        .expect("open");
+    session
+        .audio
+        .send(Bytes::from_static(b"hello"))
+        .await
+        .expect("send");
+    until_final(&mut session).await;
+    // The new connection starts 5 bytes (625 µs) into the session, and says
+    // every time is 1e300 s.
+    session
+        .audio
+        .send(Bytes::from_static(b"again"))
+        .await
+        .expect("send");
+    let events = until_final(&mut session).await;
+    let clamped = 1_000_000_000; // (625 µs + 1e12 µs) in ms
+    assert_eq!(
+        events,
+        vec![
+            SttEvent::SpeechStarted { at_ms: clamped },
+            SttEvent::Interim {
+                text: "again".into(),
+                start_ms: clamped
+            },
+            SttEvent::Final {
+                text: "again".into(),
+                confidence: 0.98,
+                start_ms: clamped,
+                end_ms: clamped,
+                speech_final: true
+            },
+        ]
+    );
+    // The session goes on and closes gracefully.
+    session.audio.close().await.expect("close");
+    while let Some(event) = next_event(&mut session).await {
+        assert!(event.is_ok(), "{event:?}");
+    }
+    assert_eq!(fake.handshakes().len(), 2, "one reconnection");
+}
+
+#[tokio::test]
+async fn empty_frames_do_not_hold_back_keep_alive() {
+    let fake = FakeDeepgram::start(Behaviour::default()).await;
+    let mut config = config(&fake.url, NO_REST);
+    config.keepalive_ms = 100;
+    let mut session = client(&config).open(&stt_config()).await.expect("open");
+    let sent = tokio::time::timeout(EVENTUALLY, async {
+        // Empty frames, faster than the KeepAlive period: none goes out, so
+        // the KeepAlive must.
+        while !fake.texts().iter().any(|t| t == r#"{"type":"KeepAlive"}"#) {
+            session.audio.send(Bytes::new()).await.expect("send");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(sent.is_ok(), "a KeepAlive despite the empty frames");
+    assert_eq!(fake.frames(), 0, "no empty frame reached Deepgram");
+}
+
+#[tokio::test]
+async fn a_close_that_never_comes_with_audio_unfinalised_is_stream_closed() {
+    let fake = FakeDeepgram::start(Behaviour {
+        mute: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let mut session = client(&config(&fake.url, NO_REST))
+        .with_close_timeout(std::time::Duration::from_millis(200))
+        .open(&stt_config())
+        .await
+        .expect("open");
+    session
+        .audio
+        .send(Bytes::from_static(b"hello"))
+        .await
+        .expect("send");
+    session.audio.close().await.expect("close");
+    let event = next_event(&mut session).await;
+    assert!(
+        matches!(event, Some(Err(ProviderError::StreamClosed { .. }))),
+        "{event:?}"
+    );
+    assert!(
+        next_event(&mut session).await.is_none(),
+        "then the events end"
+    );
+    assert!(
+        fake.texts()
+            .iter()
+            .any(|t| t == r#"{"type":"CloseStream"}"#),
+        "CloseStream was sent"
+    );
+}
+
+#[tokio::test]
+async fn credentials_refused_at_a_reconnection_end_the_session_as_unauthorized() {
+    let fake = FakeDeepgram::start(Behaviour {
+        drop_after_first_final: true,
+        refuse_after_first: Some(401),
+        ..Behaviour::default()
+    })
+    .await;
+    let mut config = config(&fake.url, NO_REST);
+    config.reconnect_attempts = 3;
+    config.reconnect_backoff_ms = 10;
+    let mut session = client(&config).open(&stt_config()).await.expect("open");
+    session
+        .audio
+        .send(Bytes::from_static(b"hello"))
+        .await
+        .expect("send");
+    until_final(&mut session).await;
+    let err = next_error(&mut session).await;
+    assert!(matches!(err, ProviderError::Unauthorized { .. }), "{err:?}");
+    assert!(
+        next_event(&mut session).await.is_none(),
+        "then the events end"
+    );
+    assert_eq!(fake.handshakes().len(), 2, "no attempt after the refusal");
+}
+
+#[tokio::test]
+async fn a_speech_error_ends_the_audio_at_once_as_rejected() {
+    let fake = FakeDeepgram::start(Behaviour {
+        speech_error: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let mut config = config(&fake.url, NO_REST);
+    // Far beyond the hang guard: only the Error message can end the stream.
+    config.tts_idle_timeout_ms = 600_000;
+    let stream = client(&config)
+        .synthesize(&speech("Hello.", "aura-2-thalia-en"))
+        .await
+        .expect("synthesize");
+    let err = collect(stream).await.expect_err("Deepgram's error");
+    assert!(
+        matches!(
+            err,
+            ProviderError::Rejected { provider: "deepgram", status: None, ref detail }
+                if detail == "[INVALID_TEXT] fake: the text cannot be spoken"
+        ),
+        "{err:?}"
+    );
 }

@@ -24,6 +24,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderMap;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// Where nothing listens: for transports a test never reaches.
 pub(crate) const NO_REST: &str = "http://127.0.0.1:9";
@@ -72,10 +74,26 @@ pub(crate) struct Behaviour {
     /// unanswered and drop the TCP connection at `CloseStream` (the adapter
     /// must reopen, send them again and close again).
     pub(crate) drop_at_close_stream: bool,
-    /// Refuse every handshake after the first with 503.
-    pub(crate) refuse_after_first: bool,
+    /// Refuse every handshake after the first with this status (503, 401…).
+    pub(crate) refuse_after_first: Option<u16>,
     /// Speech: drop the TCP connection after the first piece of audio.
     pub(crate) cut_speech: bool,
+    /// Transcription: answer every connection at once with a Deepgram
+    /// `Error` message, then close it with 1011.
+    pub(crate) error_every_connection: bool,
+    /// Transcription: on the first connection, answer the first frame with
+    /// a final that does not end the turn (`speech_final: false`), then drop
+    /// the TCP connection.
+    pub(crate) open_turn_then_drop: bool,
+    /// Transcription: after the first connection, every time in the replies
+    /// is `1e300` s.
+    pub(crate) absurd_times_after_first: bool,
+    /// Transcription: read everything, answer nothing, never close (not even
+    /// after `CloseStream`).
+    pub(crate) mute: bool,
+    /// Speech: answer `Flush` with a Deepgram `Error` message, then keep the
+    /// connection open.
+    pub(crate) speech_error: bool,
 }
 
 /// One upgrade request the fake saw.
@@ -134,6 +152,7 @@ struct State {
     texts: Mutex<Vec<String>>,
     connections: AtomicUsize,
     closed: AtomicUsize,
+    frames: AtomicUsize,
     dropped: AtomicBool,
 }
 
@@ -179,6 +198,11 @@ impl FakeDeepgram {
     /// Text frames received so far, in order.
     pub(crate) fn texts(&self) -> Vec<String> {
         self.state.texts.lock().expect("lock").clone()
+    }
+
+    /// Transcription audio frames received so far (every connection).
+    pub(crate) fn frames(&self) -> usize {
+        self.state.frames.load(Ordering::SeqCst)
     }
 
     /// Connections whose WebSocket ended (either side).
@@ -237,8 +261,10 @@ async fn serve(stream: TcpStream, behaviour: Behaviour, state: Arc<State>) {
             Some(Failure::RateLimited { retry_after_secs }) => {
                 Err(refusal(429, Some(retry_after_secs)))
             }
-            _ if behaviour.refuse_after_first && nth > 0 => Err(refusal(503, None)),
-            _ => Ok(response),
+            _ => match behaviour.refuse_after_first {
+                Some(status) if nth > 0 => Err(refusal(status, None)),
+                _ => Ok(response),
+            },
         }
     };
     let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
@@ -261,10 +287,16 @@ async fn send_json(ws: &mut WebSocketStream<TcpStream>, value: serde_json::Value
     ws.send(Message::text(value.to_string())).await.is_ok()
 }
 
-fn results(text: &str, start: f64, duration: f64, is_final: bool) -> serde_json::Value {
+fn results(
+    text: &str,
+    start: f64,
+    duration: f64,
+    is_final: bool,
+    speech_final: bool,
+) -> serde_json::Value {
     json!({
         "type": "Results", "channel_index": [0, 1], "start": start, "duration": duration,
-        "is_final": is_final, "speech_final": is_final, "from_finalize": false,
+        "is_final": is_final, "speech_final": speech_final, "from_finalize": false,
         "channel": {"alternatives": [{"transcript": text, "confidence": 0.98, "words": []}]},
         "metadata": {"request_id": "fake"}
     })
@@ -276,12 +308,35 @@ async fn listen(
     state: &State,
     first_connection: bool,
 ) {
+    if behaviour.error_every_connection {
+        let error = json!({"type": "Error", "err_code": "NET-0000",
+            "description": "fake: the service failed"});
+        let _ = send_json(ws, error).await;
+        let close = CloseFrame {
+            code: CloseCode::Error,
+            reason: "NET-0000".into(),
+        };
+        let _ = ws.close(Some(close)).await;
+        while let Some(Ok(_)) = ws.next().await {}
+        return;
+    }
     let mut offset = 0usize;
     let mut frames = 0usize;
     while let Some(Ok(message)) = ws.next().await {
+        if behaviour.mute {
+            if let Message::Text(text) = &message {
+                state
+                    .texts
+                    .lock()
+                    .expect("lock")
+                    .push(text.as_str().to_owned());
+            }
+            continue;
+        }
         match message {
             Message::Binary(audio) => {
                 frames += 1;
+                state.frames.fetch_add(1, Ordering::SeqCst);
                 if behaviour.lose_second_frame && first_connection && frames == 2 {
                     return;
                 }
@@ -289,19 +344,27 @@ async fn listen(
                     continue;
                 }
                 let text = String::from_utf8_lossy(&audio).into_owned();
-                let start = offset as f64 / 8_000.0;
-                let duration = audio.len() as f64 / 8_000.0;
+                let (start, duration) = if behaviour.absurd_times_after_first && !first_connection {
+                    (1e300, 1e300)
+                } else {
+                    (offset as f64 / 8_000.0, audio.len() as f64 / 8_000.0)
+                };
                 offset += audio.len();
                 let first_word = text.split_whitespace().next().unwrap_or_default();
+                let open_turn = behaviour.open_turn_then_drop && first_connection;
                 let replies = [
                     json!({"type": "SpeechStarted", "channel": [0, 1], "timestamp": start}),
-                    results(first_word, start, duration / 2.0, false),
-                    results(&text, start, duration, true),
+                    results(first_word, start, duration / 2.0, false, false),
+                    results(&text, start, duration, true, !open_turn),
                 ];
                 for reply in replies {
                     if !send_json(ws, reply).await {
                         return;
                     }
+                }
+                if open_turn {
+                    // Abrupt, with the turn still open.
+                    return;
                 }
                 if behaviour.drop_after_first_final && !state.dropped.swap(true, Ordering::SeqCst) {
                     // Abrupt: the TCP connection goes, no closing handshake.
@@ -363,6 +426,14 @@ async fn speak(ws: &mut WebSocketStream<TcpStream>, behaviour: Behaviour, state:
         let value: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
         match value["type"].as_str() {
             Some("Speak") => buffered.push_str(value["text"].as_str().unwrap_or_default()),
+            Some("Flush") if behaviour.speech_error => {
+                let error = json!({"type": "Error", "err_code": "INVALID_TEXT",
+                    "description": "fake: the text cannot be spoken", "err_msg": "Bad text."});
+                if !send_json(ws, error).await {
+                    return;
+                }
+                // And nothing more: no audio, no Flushed, no close.
+            }
             Some("Flush") => {
                 let warning =
                     json!({"type": "Warning", "description": "fake warning", "code": "W-1"});
