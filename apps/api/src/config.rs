@@ -32,6 +32,8 @@ pub struct Config {
     pub redis: Option<iace_redis::RedisConfig>,
     /// Per-plan limits.
     pub limits: LimitsConfig,
+    /// Call handling.
+    pub calls: CallsConfig,
     /// Telnyx (`iace-telnyx`): when set, calls are placed and answered
     /// through Telnyx and its webhooks are verified with `public_key`; when
     /// absent, the simulated provider is used.
@@ -47,6 +49,26 @@ pub struct Config {
     /// come from Deepgram; when absent, the text-as-audio providers of the
     /// simulator.
     pub deepgram: Option<iace_deepgram::DeepgramConfig>,
+}
+
+/// Call handling.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// When a machine answers an outbound call: `None` hangs up; a message is
+    /// said (after the greeting) with the provider's voice before hanging up.
+    pub voicemail_message: Option<String>,
+    /// How often the webhook worker looks for events to (re)process (ms).
+    pub worker_interval_ms: u64,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            voicemail_message: None,
+            worker_interval_ms: 1_000,
+        }
+    }
 }
 
 /// What each plan may do.
@@ -288,8 +310,9 @@ pub enum ConfigError {
     Invalid(#[source] Box<figment::Error>),
 }
 
-const SECTIONS: [&str; 10] = [
-    "server", "database", "auth", "log", "redis", "limits", "telnyx", "groq", "genai", "deepgram",
+const SECTIONS: [&str; 11] = [
+    "server", "database", "auth", "log", "redis", "limits", "calls", "telnyx", "groq", "genai",
+    "deepgram",
 ];
 
 /// Loads the configuration: defaults, then `file` (if given), then `IACE_*`
@@ -329,6 +352,7 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
         // (A numeric-looking id or key, e.g. a Telnyx connection id, is text.)
         let textual = [
             "secret", "url", "pem", "issuer", "filter", "key", "_id", "model", "voice", "prefix",
+            "message",
         ]
         .iter()
         .any(|suffix| path.ends_with(suffix));

@@ -7,14 +7,18 @@ use std::sync::Arc;
 use iace_app::agents::AgentService;
 use iace_app::auth::{AuthService, JwtAlgorithm, ephemeral_secret};
 use iace_app::calls::CallService;
+use iace_app::calls::VoicemailAction;
 use iace_app::customers::CustomerService;
 use iace_app::experiments::ExperimentService;
 use iace_app::patterns::PatternService;
 use iace_app::personas::PersonaService;
+use iace_app::webhooks::{WebhookConfig, WebhookService};
 use iace_db::SqlStore;
 use iace_domain::memory::MemoryConfig;
-use iace_domain::ports::{Cache, Clock, RateLimiter, SystemClock};
+use iace_domain::ports::{Cache, Clock, EventBus, EventDedupe, RateLimiter, SystemClock};
+use iace_local::bus::LocalEventBus;
 use iace_local::cache::LocalCache;
+use iace_local::dedupe::LocalEventDedupe;
 use iace_local::limiter::LocalRateLimiter;
 use iace_redis::RedisStore;
 use tokio::net::TcpListener;
@@ -30,6 +34,8 @@ pub struct Application {
     router: axum::Router,
     port: u16,
     shutdown_timeout: std::time::Duration,
+    webhooks: Arc<WebhookService>,
+    worker_interval: std::time::Duration,
 }
 
 /// Builds every service over the store, with the in-process rate limiter.
@@ -70,6 +76,12 @@ pub fn state_with(
     )?;
     let agents = AgentService::new(Arc::new(store.clone()));
     let providers = crate::providers::build(config)?;
+    // Call events reach every instance through Redis when configured, this
+    // instance only otherwise.
+    let bus: Arc<dyn EventBus> = match &redis {
+        Some(redis) => Arc::new(redis.clone()),
+        None => Arc::new(LocalEventBus::new(1_024)),
+    };
     let calls = CallService::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
@@ -81,7 +93,26 @@ pub fn state_with(
     )
     .with_read_cache(std::time::Duration::from_millis(
         config.server.read_cache_ttl_ms,
-    ));
+    ))
+    .with_bus(bus)
+    .with_voicemail(match &config.calls.voicemail_message {
+        Some(message) => VoicemailAction::LeaveMessage {
+            message: message.clone(),
+        },
+        None => VoicemailAction::HangUp,
+    });
+    let calls = Arc::new(calls);
+    let dedupe: Arc<dyn EventDedupe> = match &redis {
+        Some(redis) => Arc::new(redis.clone()),
+        None => Arc::new(LocalEventDedupe::new(Arc::new(SystemClock), 100_000)),
+    };
+    let webhooks = WebhookService::new(
+        Arc::new(store.clone()),
+        calls.clone(),
+        clock.clone(),
+        WebhookConfig::default(),
+    )
+    .with_dedupe(dedupe);
     // Hot reads (a customer by phone and a persona on every inbound call) go
     // through the shared cache when Redis is configured, an in-process one
     // otherwise.
@@ -114,11 +145,12 @@ pub fn state_with(
         personas: Arc::new(personas),
         experiments: Arc::new(experiments),
         patterns: Arc::new(patterns),
-        calls: Arc::new(calls),
+        calls,
         store,
         limits: Arc::new(limits),
         redis,
         providers,
+        webhooks: Arc::new(webhooks),
     })
 }
 
@@ -138,6 +170,7 @@ impl Application {
         for (port, adapter) in &state.providers.chosen {
             tracing::info!(port, adapter, "provider");
         }
+        let webhooks = state.webhooks.clone();
         let router = http::router(state, &config.server);
         let listener = TcpListener::bind(config.server.bind).await?;
         let port = listener.local_addr()?.port();
@@ -146,6 +179,10 @@ impl Application {
             router,
             port,
             shutdown_timeout: config.server.shutdown_timeout(),
+            webhooks,
+            worker_interval: std::time::Duration::from_millis(
+                config.calls.worker_interval_ms.max(10),
+            ),
         })
     }
 
@@ -166,6 +203,11 @@ impl Application {
     ) -> std::io::Result<()> {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let timeout = self.shutdown_timeout;
+        // The webhook worker: events not processed inline (or whose processing
+        // failed) are claimed from the database and processed, on whichever
+        // instance, after a restart too. It stops with the server.
+        let worker = tokio::spawn(webhook_worker(self.webhooks.clone(), self.worker_interval));
+        let _stop_worker = AbortOnDrop(worker);
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
             let _ = tx.send(());
@@ -181,6 +223,29 @@ impl Application {
                 Ok(())
             }
         }
+    }
+}
+
+/// Aborts the task when dropped (the worker stops with the server).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Processes due webhook events every `interval` (sooner while there is a
+/// backlog).
+async fn webhook_worker(webhooks: Arc<WebhookService>, interval: std::time::Duration) {
+    const BATCH: u32 = 100;
+    loop {
+        match webhooks.process_due(BATCH).await {
+            Ok(n) if n == BATCH as usize => continue,
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "webhook worker could not claim events"),
+        }
+        tokio::time::sleep(interval).await;
     }
 }
 

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iace_domain::call::{
-    Call, CallDirection, CallEvent, CallEventRecord, CallStatus, EventSource, NewCall,
+    Call, CallDirection, CallEvent, CallEventRecord, CallStatus, EventSource, NewCall, Notice,
     TransitionError, TransitionOutcome,
 };
 use iace_domain::ports::{
-    AgentRepository, CallFilter, CallHandle, CallRepository, Clock, CommandOutcome,
-    CustomerRepository, DialRequest, MachineDetection, Page, PageRequest, PersonaRepository,
-    ProviderError, StoreError, TelephonyGateway, TranscriptRepository, TransferTarget,
+    AgentRepository, BusEvent, BusEventKind, CallFilter, CallHandle, CallLocator, CallRepository,
+    Clock, CommandOutcome, CustomerRepository, DialRequest, EventBus, MachineDetection,
+    MachineDetectionResult, Page, PageRequest, PersonaRepository, ProviderError, StoreError,
+    TelephonyEvent, TelephonyEventKind, TelephonyGateway, TranscriptRepository, TransferTarget,
 };
 use iace_domain::{
     AgentId, Availability, CallId, OrgId, PersonaId, PhoneNumber, Role, TranscriptEntry,
@@ -188,6 +189,36 @@ pub struct CallService {
     telephony: Arc<dyn TelephonyGateway>,
     clock: Arc<dyn Clock>,
     cache: Arc<DetailsCache>,
+    bus: Option<Arc<dyn EventBus>>,
+    voicemail: VoicemailAction,
+}
+
+/// What to do when answering-machine detection says a machine answered an
+/// outbound call.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum VoicemailAction {
+    /// Hang up at once (the default).
+    #[default]
+    HangUp,
+    /// Wait for the greeting to end, say `message` with the provider's
+    /// voice, then hang up.
+    LeaveMessage {
+        /// What to say.
+        message: String,
+    },
+}
+
+/// What a provider event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// It changed the call's status.
+    Applied,
+    /// It was recorded in the call's history without changing its status
+    /// (a duplicate, a late event, a notice, or one the state machine
+    /// refused, such as an answer after the hang-up).
+    Recorded,
+    /// It names no call we know: acknowledged and ignored.
+    UnknownCall,
 }
 
 impl std::fmt::Debug for CallService {
@@ -236,6 +267,227 @@ impl CallService {
             telephony,
             clock,
             cache: Arc::new(DetailsCache::default()),
+            bus: None,
+            voicemail: VoicemailAction::default(),
+        }
+    }
+
+    /// Publishes every status change (and the provider's notices) on `bus`,
+    /// so the instance holding a call's media session learns what another
+    /// instance's webhook said.
+    #[must_use]
+    pub fn with_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// What to do when a machine answers an outbound call (answering-machine
+    /// detection is requested on every dial).
+    #[must_use]
+    pub fn with_voicemail(mut self, action: VoicemailAction) -> Self {
+        self.voicemail = action;
+        self
+    }
+
+    /// Publishes `kind` for `call` (best effort: a bus failure is logged).
+    async fn publish(&self, call: &Call, kind: BusEventKind) {
+        let Some(bus) = &self.bus else { return };
+        let event = BusEvent {
+            org_id: call.org_id,
+            call_id: call.id,
+            kind,
+            at: self.clock.now(),
+        };
+        if let Err(err) = bus.publish(&event).await {
+            tracing::warn!(call_id = %call.id, error = %err, "could not publish a call event");
+        }
+    }
+
+    /// Applies an event the telephony provider reported (a verified webhook)
+    /// to its call, through the state machine: `call.initiated` of our
+    /// outbound call → ringing, answered, hung up (the cause decides the end
+    /// state), bridged → transferred; key presses, media-stream, playback,
+    /// machine-detection and recording reports are recorded as notices (a
+    /// recording's reference is stored on the call). Out-of-order and
+    /// repeated events are recorded as unchanged or refused, never applied
+    /// twice; a late answer never reopens an ended call. A machine answering
+    /// leads to the configured [`VoicemailAction`].
+    ///
+    /// # Errors
+    /// Store errors (the event is then retried from the inbox); a failed
+    /// voicemail command is logged, not returned.
+    pub async fn on_telephony_event(
+        &self,
+        event: &TelephonyEvent,
+    ) -> Result<Disposition, AppError> {
+        let located = match (event.call_id, &event.provider_call_id) {
+            (Some(id), _) => self.calls.locate(&CallLocator::Id(id)).await?,
+            (None, Some(provider_id)) => {
+                self.calls
+                    .locate(&CallLocator::ProviderCallId(provider_id.clone()))
+                    .await?
+            }
+            (None, None) => None,
+        };
+        let Some(call) = located else {
+            tracing::info!(
+                event_type = %event.event_type,
+                "telephony event for no known call; ignored"
+            );
+            return Ok(Disposition::UnknownCall);
+        };
+        let source = EventSource::Webhook {
+            provider_event_id: event.id.clone(),
+        };
+        let at = Some(event.occurred_at);
+        let noted = |notice| CallEvent::Noted { notice };
+        let provider_ids = |c: &mut Call| {
+            if c.provider_call_id.is_none() {
+                c.provider_call_id.clone_from(&event.provider_call_id);
+            }
+            if c.provider_session_id.is_none() {
+                c.provider_session_id.clone_from(&event.provider_session_id);
+            }
+        };
+        let (call_event, bus_kind) = match &event.kind {
+            TelephonyEventKind::Initiated { .. } => (CallEvent::Ringing, None),
+            TelephonyEventKind::Answered => (CallEvent::Answered, None),
+            TelephonyEventKind::HungUp { cause, .. } => (CallEvent::HungUp { cause: *cause }, None),
+            TelephonyEventKind::Bridged => (CallEvent::Transferred, None),
+            TelephonyEventKind::MachineDetected { result } => (
+                noted(match result {
+                    MachineDetectionResult::Human => Notice::HumanDetected,
+                    MachineDetectionResult::Machine => Notice::MachineDetected,
+                    MachineDetectionResult::NotSure => Notice::MachineDetectionUnsure,
+                }),
+                None,
+            ),
+            TelephonyEventKind::MachineGreetingEnded { .. } => {
+                (noted(Notice::MachineGreetingEnded), None)
+            }
+            TelephonyEventKind::Dtmf { digit } => (
+                noted(Notice::KeyPressed),
+                Some(BusEventKind::Dtmf {
+                    digits: digit.to_string(),
+                }),
+            ),
+            TelephonyEventKind::StreamingStarted => (
+                noted(Notice::MediaStreamStarted),
+                Some(BusEventKind::StreamingStarted),
+            ),
+            TelephonyEventKind::StreamingStopped => (
+                noted(Notice::MediaStreamStopped),
+                Some(BusEventKind::StreamingStopped),
+            ),
+            TelephonyEventKind::StreamingFailed { reason } => {
+                tracing::warn!(call_id = %call.id, reason, "media streaming failed");
+                (
+                    noted(Notice::MediaStreamFailed),
+                    Some(BusEventKind::StreamingStopped),
+                )
+            }
+            TelephonyEventKind::SpeakEnded { .. } => {
+                (noted(Notice::SpeakEnded), Some(BusEventKind::PlaybackEnded))
+            }
+            TelephonyEventKind::PlaybackEnded { .. } => (
+                noted(Notice::PlaybackEnded),
+                Some(BusEventKind::PlaybackEnded),
+            ),
+            TelephonyEventKind::RecordingSaved { .. } => (noted(Notice::RecordingSaved), None),
+            TelephonyEventKind::Other => (noted(Notice::Unhandled), None),
+        };
+        let recording = match &event.kind {
+            TelephonyEventKind::RecordingSaved { mp3_url, wav_url } => {
+                mp3_url.clone().or_else(|| wav_url.clone())
+            }
+            _ => None,
+        };
+        let result = self
+            .apply(call, call_event, source, at, |c| {
+                provider_ids(c);
+                if recording.is_some() {
+                    c.recording_url.clone_from(&recording);
+                }
+            })
+            .await;
+        let (call, applied) = match result {
+            Ok(done) => done,
+            // Refused by the state machine (an answer after the hang-up): it
+            // is in the history, and the webhook is handled.
+            Err(AppError::Conflict { .. }) => return Ok(Disposition::Recorded),
+            Err(other) => return Err(other),
+        };
+        if let Some(kind) = bus_kind {
+            self.publish(&call, kind).await;
+        }
+        self.voicemail_step(&call, &event.kind).await;
+        Ok(if applied {
+            Disposition::Applied
+        } else {
+            Disposition::Recorded
+        })
+    }
+
+    /// The configured voicemail handling, step by step as the provider
+    /// reports: machine detected → hang up, or wait for the greeting → speak
+    /// → hang up after the message.
+    async fn voicemail_step(&self, call: &Call, kind: &TelephonyEventKind) {
+        if call.is_ended() || call.direction != CallDirection::Outbound {
+            return;
+        }
+        let Some(handle) = handle(call) else { return };
+        let command = match (&self.voicemail, kind) {
+            (
+                VoicemailAction::HangUp,
+                TelephonyEventKind::MachineDetected {
+                    result: MachineDetectionResult::Machine,
+                },
+            ) => self.telephony.hang_up(&handle).await,
+            (
+                VoicemailAction::LeaveMessage { message },
+                TelephonyEventKind::MachineGreetingEnded { .. },
+            ) => {
+                if !self.machine_answered(call).await {
+                    return;
+                }
+                self.telephony
+                    .speak(
+                        &handle,
+                        message,
+                        &iace_domain::Voice {
+                            name: "female".to_owned(),
+                            speed: 1.0,
+                        },
+                        &iace_domain::Language::default(),
+                    )
+                    .await
+            }
+            (VoicemailAction::LeaveMessage { .. }, TelephonyEventKind::SpeakEnded { .. }) => {
+                if !self.machine_answered(call).await {
+                    return;
+                }
+                self.telephony.hang_up(&handle).await
+            }
+            _ => return,
+        };
+        if let Err(err) = command {
+            tracing::warn!(call_id = %call.id, error = %err, "voicemail command failed");
+        }
+    }
+
+    /// Whether answering-machine detection reported a machine on `call`.
+    async fn machine_answered(&self, call: &Call) -> bool {
+        match self.calls.events(call.org_id, call.id).await {
+            Ok(events) => events.iter().any(|e| {
+                e.event
+                    == CallEvent::Noted {
+                        notice: Notice::MachineDetected,
+                    }
+            }),
+            Err(err) => {
+                tracing::warn!(call_id = %call.id, error = %err, "could not read the call's history");
+                false
+            }
         }
     }
 
@@ -339,7 +591,10 @@ impl CallService {
             from: call.from.clone(),
             to: call.to.clone(),
             media_stream: None,
-            machine_detection: MachineDetection::Disabled,
+            machine_detection: match self.voicemail {
+                VoicemailAction::HangUp => MachineDetection::Detect,
+                VoicemailAction::LeaveMessage { .. } => MachineDetection::DetectWithGreetingEnd,
+            },
             ring_timeout: RING_TIMEOUT,
         };
         match self.telephony.dial(&request).await {
@@ -372,32 +627,63 @@ impl CallService {
             Err(err) => {
                 tracing::warn!(call_id = %call.id, error = %err, "dial failed");
                 let id = call.id;
-                self.apply(call, CallEvent::Failed, |_| {}).await?;
+                self.apply(call, CallEvent::Failed, EventSource::Runtime, None, |_| {})
+                    .await?;
                 Err(dial_failed(id, err))
             }
         }
     }
 
-    /// Applies `event` (from the runtime), with `edit` made to the call in the
-    /// same write, re-reading and retrying when a webhook got there first.
-    /// Returns the saved call and whether the event changed it.
+    /// Applies `event` from `source`, with `edit` made to the call in the
+    /// same write, re-reading and retrying when another writer got there
+    /// first. A webhook's event is stamped with the provider's time
+    /// (`occurred_at`), others with now. Every event lands in the history;
+    /// an applied one is published on the event bus. Returns the saved call
+    /// and whether the event changed its status (an unchanged event's `edit`
+    /// is saved too, e.g. a recording reference on an ended call).
     async fn apply(
+        &self,
+        call: Call,
+        event: CallEvent,
+        source: EventSource,
+        occurred_at: Option<chrono::DateTime<chrono::Utc>>,
+        edit: impl Fn(&mut Call) + Send + Sync,
+    ) -> Result<(Call, bool), AppError> {
+        let (call, applied, from) = self
+            .apply_inner(call, event, source, occurred_at, edit)
+            .await?;
+        if applied {
+            self.publish(
+                &call,
+                BusEventKind::StatusChanged {
+                    from,
+                    to: call.status,
+                },
+            )
+            .await;
+        }
+        Ok((call, applied))
+    }
+
+    async fn apply_inner(
         &self,
         mut call: Call,
         event: CallEvent,
+        source: EventSource,
+        occurred_at: Option<chrono::DateTime<chrono::Utc>>,
         edit: impl Fn(&mut Call) + Send + Sync,
-    ) -> Result<(Call, bool), AppError> {
+    ) -> Result<(Call, bool, CallStatus), AppError> {
         for _ in 0..WRITE_ATTEMPTS {
             let (from, expected, now) = (call.status, call.version, self.clock.now());
-            let result = call.apply(event, now);
+            let result = call.apply(event, occurred_at.unwrap_or(now));
             let record = CallEventRecord::new(
                 call.org_id,
                 call.id,
                 from,
                 event,
                 &result,
-                EventSource::Runtime,
-                now,
+                source.clone(),
+                occurred_at.unwrap_or(now),
             );
             // Even an ignored event adds to the history.
             self.cache.forget(call.org_id, call.id);
@@ -407,14 +693,28 @@ impl CallService {
                     return Err(transition_conflict(&err));
                 }
                 Ok(TransitionOutcome::Unchanged { .. }) => {
+                    let mut edited = call.clone();
+                    edit(&mut edited);
+                    if edited != call {
+                        edited.version += 1;
+                        match self.calls.update(&edited, expected).await {
+                            Ok(()) => {}
+                            Err(StoreError::Conflict { .. }) => {
+                                call = self.calls.get(call.org_id, call.id).await?;
+                                continue;
+                            }
+                            Err(other) => return Err(other.into()),
+                        }
+                        call = edited;
+                    }
                     self.calls.record_event(&record).await?;
-                    return Ok((call, false));
+                    return Ok((call, false, from));
                 }
                 Ok(TransitionOutcome::Applied { .. }) => {
                     edit(&mut call);
                     self.cache.forget(call.org_id, call.id);
                     match self.calls.save_transition(&call, expected, &record).await {
-                        Ok(()) => return Ok((call, true)),
+                        Ok(()) => return Ok((call, true, from)),
                         Err(StoreError::Conflict { .. }) => {
                             call = self.calls.get(call.org_id, call.id).await?;
                         }
@@ -486,7 +786,9 @@ impl CallService {
             });
         }
         let Some(handle) = handle(&call) else {
-            let (call, _) = self.apply(call, CallEvent::Canceled, |_| {}).await?;
+            let (call, _) = self
+                .apply(call, CallEvent::Canceled, EventSource::Api, None, |_| {})
+                .await?;
             return Ok(call);
         };
         match self.telephony.hang_up(&handle).await {
@@ -561,9 +863,15 @@ impl CallService {
             Err(other) => return Err(other.into()),
         }
         let escalated = self
-            .apply(call, CallEvent::EscalationStarted, |c| {
-                c.transferred_to = Some(agent_id);
-            })
+            .apply(
+                call,
+                CallEvent::EscalationStarted,
+                EventSource::Api,
+                None,
+                |c| {
+                    c.transferred_to = Some(agent_id);
+                },
+            )
             .await;
         let call = match escalated {
             Ok((call, true)) => call,
@@ -589,8 +897,14 @@ impl CallService {
             Err(err) => {
                 tracing::warn!(call_id = %id, error = %err, "transfer failed");
                 self.release(who, agent_id).await;
-                self.apply(call, CallEvent::TransferFailed, |c| c.transferred_to = None)
-                    .await?;
+                self.apply(
+                    call,
+                    CallEvent::TransferFailed,
+                    EventSource::Runtime,
+                    None,
+                    |c| c.transferred_to = None,
+                )
+                .await?;
                 Err(AppError::Provider {
                     code: "transfer_failed",
                     message: format!("the telephony provider could not transfer call {id}"),

@@ -18,5 +18,6 @@ pub mod error;
 pub mod experiments;
 pub mod patterns;
 pub mod personas;
+pub mod webhooks;
 
 pub use error::{AppError, FieldError};

@@ -64,6 +64,16 @@ impl EventDedupe for LocalEventDedupe {
         Ok(true)
     }
 
+    async fn seen(&self, provider: &str, event_id: &str) -> Result<bool, InfraError> {
+        let now = self.clock.now();
+        Ok(self
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key(provider, event_id))
+            .is_some_and(|expires| *expires > now))
+    }
+
     async fn forget(&self, provider: &str, event_id: &str) -> Result<(), InfraError> {
         self.seen
             .lock()

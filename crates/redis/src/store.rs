@@ -431,6 +431,15 @@ impl EventDedupe for RedisStore {
         Ok(set.is_some())
     }
 
+    async fn seen(&self, provider: &str, event_id: &str) -> Result<bool, InfraError> {
+        let exists: i64 = self
+            .pool
+            .exists(self.key(&format!("seen:{provider}:{event_id}")))
+            .await
+            .map_err(infra)?;
+        Ok(exists > 0)
+    }
+
     async fn forget(&self, provider: &str, event_id: &str) -> Result<(), InfraError> {
         let _: i64 = self
             .pool

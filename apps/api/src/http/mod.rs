@@ -81,6 +81,7 @@ pub fn router(state: AppState, server: &ServerConfig) -> Router {
         .merge(routes::experiments::router())
         .merge(routes::patterns::router())
         .merge(routes::calls::router())
+        .merge(routes::webhooks::router())
         .split_for_parts();
     let spec = std::sync::Arc::new(openapi);
     let router = api

@@ -37,4 +37,6 @@ pub struct AppState {
     pub redis: Option<iace_redis::RedisStore>,
     /// The provider adapters in use (webhook verification, readiness).
     pub providers: crate::providers::Providers,
+    /// Webhook intake and processing.
+    pub webhooks: Arc<iace_app::webhooks::WebhookService>,
 }

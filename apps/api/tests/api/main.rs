@@ -14,3 +14,4 @@ mod limits;
 mod patterns;
 mod personas;
 mod redis_down;
+mod webhooks;

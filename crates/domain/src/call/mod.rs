@@ -20,8 +20,8 @@ use crate::{AgentId, CallId, CustomerId, ExperimentId, OrgId, PersonaId, PhoneNu
 pub use hangup::{HangupCause, HangupSource};
 pub use history::{CallEventRecord, EventResult, EventSource, Rejection};
 pub use state::{
-    CallEvent, CallStatus, TransitionError, TransitionOutcome, Unchanged, UnknownCallStatus,
-    transition,
+    CallEvent, CallStatus, Notice, TransitionError, TransitionOutcome, Unchanged,
+    UnknownCallStatus, transition,
 };
 
 /// Who placed the call.

@@ -150,6 +150,64 @@ pub enum CallEvent {
     Failed,
     /// An operator cancelled the call before it was answered.
     Canceled,
+    /// The provider reported something that does not change the call's
+    /// status; it is recorded in the history (in any state, ended included:
+    /// a recording is saved after the hang-up).
+    Noted {
+        /// What.
+        notice: Notice,
+    },
+}
+
+/// A provider report that leaves the call's status as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notice {
+    /// The caller pressed a key.
+    KeyPressed,
+    /// Answering-machine detection heard a person.
+    HumanDetected,
+    /// Answering-machine detection heard a machine (voicemail).
+    MachineDetected,
+    /// Answering-machine detection could not tell.
+    MachineDetectionUnsure,
+    /// A machine's greeting ended.
+    MachineGreetingEnded,
+    /// The media stream to our endpoint started.
+    MediaStreamStarted,
+    /// The media stream stopped.
+    MediaStreamStopped,
+    /// The media stream failed.
+    MediaStreamFailed,
+    /// The provider's own speech finished.
+    SpeakEnded,
+    /// An audio file finished playing.
+    PlaybackEnded,
+    /// A recording was saved (its reference is on the call).
+    RecordingSaved,
+    /// An event type this version does not act on.
+    Unhandled,
+}
+
+impl Notice {
+    /// The stable snake_case name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::KeyPressed => "key_pressed",
+            Self::HumanDetected => "human_detected",
+            Self::MachineDetected => "machine_detected",
+            Self::MachineDetectionUnsure => "machine_detection_unsure",
+            Self::MachineGreetingEnded => "machine_greeting_ended",
+            Self::MediaStreamStarted => "media_stream_started",
+            Self::MediaStreamStopped => "media_stream_stopped",
+            Self::MediaStreamFailed => "media_stream_failed",
+            Self::SpeakEnded => "speak_ended",
+            Self::PlaybackEnded => "playback_ended",
+            Self::RecordingSaved => "recording_saved",
+            Self::Unhandled => "unhandled",
+        }
+    }
 }
 
 impl CallEvent {
@@ -165,6 +223,7 @@ impl CallEvent {
             Self::HungUp { .. } => "hung_up",
             Self::Failed => "failed",
             Self::Canceled => "canceled",
+            Self::Noted { .. } => "noted",
         }
     }
 }
@@ -173,6 +232,7 @@ impl fmt::Display for CallEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::HungUp { cause } => write!(f, "hung_up({cause})"),
+            Self::Noted { notice } => write!(f, "noted({})", notice.as_str()),
             other => f.write_str(other.kind()),
         }
     }
@@ -190,6 +250,8 @@ pub enum Unchanged {
     /// The call has ended; the event describes nothing new (e.g. the hang-up that
     /// follows a completed transfer).
     AlreadyEnded,
+    /// A report that never changes the status ([`CallEvent::Noted`]).
+    Noted,
 }
 
 impl Unchanged {
@@ -200,6 +262,7 @@ impl Unchanged {
             Self::Duplicate => "duplicate",
             Self::Stale => "stale",
             Self::AlreadyEnded => "already_ended",
+            Self::Noted => "noted",
         }
     }
 }
@@ -270,6 +333,10 @@ pub fn transition(
     let to = |to: S| Ok(TransitionOutcome::Applied { from, to });
     let unchanged = |reason| Ok(TransitionOutcome::Unchanged { reason });
     let not_allowed = Err(TransitionError::NotAllowed { from, event });
+
+    if let E::Noted { .. } = event {
+        return unchanged(Unchanged::Noted);
+    }
 
     if from.is_terminal() {
         return match (from, event) {
@@ -344,7 +411,33 @@ mod tests {
             CallEvent::Canceled,
         ];
         events.extend(CAUSES.map(|cause| CallEvent::HungUp { cause }));
+        events.extend(
+            [
+                Notice::KeyPressed,
+                Notice::RecordingSaved,
+                Notice::Unhandled,
+            ]
+            .map(|notice| CallEvent::Noted { notice }),
+        );
         events
+    }
+
+    #[test]
+    fn notices_are_recorded_in_every_state_and_change_nothing() {
+        for s in CallStatus::ALL {
+            assert_eq!(
+                transition(
+                    s,
+                    CallEvent::Noted {
+                        notice: Notice::RecordingSaved
+                    }
+                ),
+                Ok(TransitionOutcome::Unchanged {
+                    reason: Unchanged::Noted
+                }),
+                "{s}"
+            );
+        }
     }
 
     fn event_strategy() -> impl Strategy<Value = CallEvent> {

@@ -387,6 +387,14 @@ pub trait EventDedupe: Send + Sync {
         ttl: Duration,
     ) -> Result<bool, InfraError>;
 
+    /// Whether `(provider, event_id)` is marked as seen, without marking it.
+    /// Intake checks this before the inbox and marks an event only once the
+    /// inbox holds it, so a marked event is always durably recorded.
+    ///
+    /// # Errors
+    /// [`InfraError`]; callers then fall back to the inbox alone.
+    async fn seen(&self, provider: &str, event_id: &str) -> Result<bool, InfraError>;
+
     /// Forgets an event (when recording it in the inbox failed, so that the
     /// provider's retry is processed).
     ///

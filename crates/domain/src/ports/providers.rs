@@ -365,8 +365,10 @@ pub enum PlaybackStatus {
 }
 
 /// Something the telephony provider reports about a call, after its webhook
-/// was verified and parsed — the same shape whatever the provider.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// was verified and parsed — the same shape whatever the provider. It is
+/// stored as JSON in the webhook inbox, so the background worker can process
+/// it again after a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TelephonyEvent {
     /// The provider's event id: the key that deduplicates redeliveries.
     pub id: String,
@@ -385,7 +387,7 @@ pub struct TelephonyEvent {
 }
 
 /// What a [`TelephonyEvent`] reports.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TelephonyEventKind {
     /// A call leg was created: an incoming call to answer, or our outbound

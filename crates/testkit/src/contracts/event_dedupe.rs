@@ -42,6 +42,20 @@ where
             );
         }
     );
+    case!(make, "dedupe: `seen` reads without marking", |s| {
+        let id = event_id();
+        assert!(!s.seen("telnyx", &id).await.expect("unseen"));
+        assert!(!s.seen("telnyx", &id).await.expect("still unseen"));
+        assert!(
+            s.first_seen("telnyx", &id, Duration::from_secs(60))
+                .await
+                .expect("mark")
+        );
+        assert!(s.seen("telnyx", &id).await.expect("seen"));
+        assert!(!s.seen("stripe", &id).await.expect("other provider"));
+        s.forget("telnyx", &id).await.expect("forget");
+        assert!(!s.seen("telnyx", &id).await.expect("forgotten"));
+    });
     case!(make, "dedupe: entries expire", |s| {
         let id = event_id();
         assert!(

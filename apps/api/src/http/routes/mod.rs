@@ -10,3 +10,4 @@ pub mod health;
 pub mod pagination;
 pub mod patterns;
 pub mod personas;
+pub mod webhooks;

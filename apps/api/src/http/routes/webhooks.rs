@@ -1,0 +1,126 @@
+//! Provider webhooks: `POST /webhooks/telnyx`.
+//!
+//! Anyone on the internet can POST here, so the raw body is verified
+//! (Ed25519 over `"{timestamp}|{body}"`, ±300 s) before it is parsed; only
+//! then is the event recorded (idempotently, by its event id) and applied.
+//! The answer is fast: processing that fails is retried by the background
+//! worker from the database.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use iace_app::webhooks::Receipt;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::http::error::{ApiError, ApiResult, Problem};
+use crate::http::extract::Json;
+use crate::http::state::AppState;
+
+/// The largest webhook body accepted (Telnyx events are a few KiB).
+pub const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
+
+/// What happened to a delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookReceipt {
+    /// `processed`, `ignored` (concerns no call we know), `duplicate` (a
+    /// redelivery; nothing done) or `deferred` (recorded; processing is
+    /// retried in the background).
+    pub status: String,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Receives a Telnyx call-control webhook.
+#[utoipa::path(post, path = "/webhooks/telnyx", tag = "webhooks",
+    request_body(content = Object, description = "A Telnyx event, exactly as Telnyx signed it", content_type = "application/json"),
+    params(
+        ("telnyx-signature-ed25519" = String, Header, description = "Base64 Ed25519 signature of `{timestamp}|{body}`"),
+        ("telnyx-timestamp" = String, Header, description = "Unix time of the signature, seconds"),
+    ),
+    responses(
+        (status = 200, description = "recorded (and processed, or deferred, or a duplicate)", body = WebhookReceipt),
+        (status = 400, description = "verified, but not a Telnyx event", body = Problem),
+        (status = 401, description = "missing, invalid or stale signature", body = Problem),
+        (status = 404, description = "Telnyx is not configured", body = Problem),
+        (status = 413, description = "body larger than 64 KiB", body = Problem),
+        (status = 503, description = "could not be recorded; Telnyx retries", body = Problem),
+    ))]
+pub async fn telnyx(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<WebhookReceipt>> {
+    let Some(verifier) = &state.providers.telnyx_webhooks else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "provider_not_configured",
+            "Not found",
+            "Telnyx is not configured on this deployment",
+        ));
+    };
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+                format!("webhook bodies are at most {MAX_WEBHOOK_BYTES} bytes"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "Bad request",
+                "the body could not be read",
+            )
+        }
+    })?;
+    let now = chrono::Utc::now().timestamp();
+    verifier
+        .verify(
+            header(&headers, iace_telnyx::webhook::SIGNATURE_HEADER),
+            header(&headers, iace_telnyx::webhook::TIMESTAMP_HEADER),
+            &body,
+            now,
+        )
+        .map_err(|err| {
+            tracing::warn!(reason = %err, "telnyx webhook refused");
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                err.code(),
+                "Unauthorized",
+                "the webhook signature is missing, invalid or stale",
+            )
+        })?;
+    let event = iace_telnyx::parse_event(&body).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            err.code(),
+            "Bad request",
+            "the signed body is not a Telnyx event",
+        )
+    })?;
+    let receipt = state.webhooks.receive_telephony("telnyx", &event).await?;
+    let status = match receipt {
+        Receipt::Processed => "processed",
+        Receipt::Ignored => "ignored",
+        Receipt::Duplicate => "duplicate",
+        Receipt::Deferred => "deferred",
+    };
+    tracing::info!(event_type = %event.event_type, status, "telnyx webhook");
+    Ok(Json(WebhookReceipt {
+        status: status.to_owned(),
+    }))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(telnyx))
+        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
+}

@@ -1,0 +1,239 @@
+//! Provider webhooks after verification: idempotent intake, then processing.
+//!
+//! Intake is durable before it is acknowledged: an event is recorded in the
+//! [`WebhookInbox`] by its provider event id (a redelivery is a duplicate and
+//! does nothing), then processed inline — applied to its call through the
+//! state machine. When processing fails (the database hiccups), the event
+//! stays in the inbox and the background worker ([`WebhookService::process_due`])
+//! retries it, on whichever instance, after a restart too. A Redis-backed
+//! [`EventDedupe`], when present, answers redeliveries without touching the
+//! database; an event is marked there only once the inbox holds it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iace_domain::InboxEventId;
+use iace_domain::ports::{
+    Clock, EventDedupe, InboxOutcome, InboxStatus, NewInboxEvent, TelephonyEvent, WebhookInbox,
+};
+
+use crate::calls::{CallService, Disposition};
+use crate::error::AppError;
+
+/// Intake and retry settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// How long the fast-path dedupe remembers an event id.
+    pub dedupe_ttl: Duration,
+    /// An event not processed inline within this is the worker's.
+    pub process_within: Duration,
+    /// After a failed processing, the next attempt waits this long.
+    pub retry_after: Duration,
+    /// A claimed event is hidden from other workers for this long.
+    pub lease: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            dedupe_ttl: Duration::from_secs(24 * 3600),
+            process_within: Duration::from_secs(30),
+            retry_after: Duration::from_secs(10),
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What intake did with a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Receipt {
+    /// First delivery, processed now.
+    Processed,
+    /// First delivery of an event that concerns nothing we act on (an
+    /// unknown call); recorded and ignored.
+    Ignored,
+    /// A redelivery: nothing done.
+    Duplicate,
+    /// Recorded, but processing failed; the worker retries it.
+    Deferred,
+}
+
+/// Webhook intake and processing.
+#[derive(Clone)]
+pub struct WebhookService {
+    inbox: Arc<dyn WebhookInbox>,
+    dedupe: Option<Arc<dyn EventDedupe>>,
+    calls: Arc<CallService>,
+    clock: Arc<dyn Clock>,
+    config: WebhookConfig,
+}
+
+impl std::fmt::Debug for WebhookService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookService")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn after(at: chrono::DateTime<chrono::Utc>, wait: Duration) -> chrono::DateTime<chrono::Utc> {
+    at + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
+}
+
+impl WebhookService {
+    /// Builds the service.
+    pub fn new(
+        inbox: Arc<dyn WebhookInbox>,
+        calls: Arc<CallService>,
+        clock: Arc<dyn Clock>,
+        config: WebhookConfig,
+    ) -> Self {
+        Self {
+            inbox,
+            dedupe: None,
+            calls,
+            clock,
+            config,
+        }
+    }
+
+    /// Answers redeliveries from `dedupe` (Redis, shared by instances) before
+    /// the database is asked.
+    #[must_use]
+    pub fn with_dedupe(mut self, dedupe: Arc<dyn EventDedupe>) -> Self {
+        self.dedupe = Some(dedupe);
+        self
+    }
+
+    /// Takes a verified telephony event from `provider`: records it, then
+    /// processes it.
+    ///
+    /// # Errors
+    /// Store errors while recording: the event is not held, so the webhook
+    /// must not be acknowledged (the provider retries). Processing errors are
+    /// not returned: the event is held and retried ([`Receipt::Deferred`]).
+    pub async fn receive_telephony(
+        &self,
+        provider: &'static str,
+        event: &TelephonyEvent,
+    ) -> Result<Receipt, AppError> {
+        if let Some(dedupe) = &self.dedupe {
+            match dedupe.seen(provider, &event.id).await {
+                Ok(true) => return Ok(Receipt::Duplicate),
+                Ok(false) => {}
+                Err(err) => tracing::debug!(error = %err, "dedupe unavailable; using the inbox"),
+            }
+        }
+        let now = self.clock.now();
+        let payload = serde_json::to_value(event).map_err(|err| AppError::Internal {
+            source: Box::new(err),
+        })?;
+        let recorded = self
+            .inbox
+            .record(
+                &NewInboxEvent {
+                    provider: provider.to_owned(),
+                    provider_event_id: event.id.clone(),
+                    event_type: event.event_type.clone(),
+                    payload,
+                    occurred_at: Some(event.occurred_at),
+                    received_at: now,
+                },
+                after(now, self.config.process_within),
+            )
+            .await?;
+        let id = match recorded {
+            InboxOutcome::Duplicate { .. } => return Ok(Receipt::Duplicate),
+            InboxOutcome::New { id } => id,
+        };
+        if let Some(dedupe) = &self.dedupe
+            && let Err(err) = dedupe
+                .first_seen(provider, &event.id, self.config.dedupe_ttl)
+                .await
+        {
+            tracing::debug!(error = %err, "could not mark the event in the dedupe");
+        }
+        Ok(self.process(id, event).await)
+    }
+
+    /// Processes one recorded event and settles its inbox entry.
+    async fn process(&self, id: InboxEventId, event: &TelephonyEvent) -> Receipt {
+        let now = self.clock.now();
+        match self.calls.on_telephony_event(event).await {
+            Ok(disposition) => {
+                let (status, receipt) = match disposition {
+                    Disposition::UnknownCall => (InboxStatus::Ignored, Receipt::Ignored),
+                    Disposition::Applied | Disposition::Recorded => {
+                        (InboxStatus::Processed, Receipt::Processed)
+                    }
+                };
+                if let Err(err) = self.inbox.complete(id, status, self.clock.now()).await {
+                    // Left pending: the worker processes it again, harmlessly
+                    // (the history records the repeat as a duplicate).
+                    tracing::warn!(error = %err, "could not mark a webhook event processed");
+                }
+                receipt
+            }
+            Err(err) => {
+                tracing::warn!(
+                    event_type = %event.event_type,
+                    error = %err,
+                    "webhook processing failed; the worker will retry it"
+                );
+                let retry_at = after(now, self.config.retry_after);
+                if let Err(err) = self.inbox.fail(id, &err.to_string(), retry_at).await {
+                    tracing::warn!(error = %err, "could not record a failed webhook attempt");
+                }
+                Receipt::Deferred
+            }
+        }
+    }
+
+    /// The background worker's step: claims up to `limit` due events (not
+    /// processed inline in time, or failed and due for a retry) and
+    /// processes them. Returns how many it claimed.
+    ///
+    /// # Errors
+    /// Store errors while claiming.
+    pub async fn process_due(&self, limit: u32) -> Result<usize, AppError> {
+        let now = self.clock.now();
+        let due = self
+            .inbox
+            .claim_due(now, after(now, self.config.lease), limit)
+            .await?;
+        let claimed = due.len();
+        for entry in due {
+            match entry.event.provider.as_str() {
+                "telnyx" => match serde_json::from_value::<TelephonyEvent>(entry.event.payload) {
+                    Ok(event) => {
+                        self.process(entry.id, &event).await;
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "an inbox event could not be read back");
+                        let at = self.clock.now();
+                        if let Err(err) = self
+                            .inbox
+                            .complete(entry.id, InboxStatus::Ignored, at)
+                            .await
+                        {
+                            tracing::warn!(error = %err, "could not settle an unreadable event");
+                        }
+                    }
+                },
+                other => {
+                    tracing::warn!(provider = other, "no processor for this provider's events");
+                    let at = self.clock.now();
+                    if let Err(err) = self
+                        .inbox
+                        .complete(entry.id, InboxStatus::Ignored, at)
+                        .await
+                    {
+                        tracing::warn!(error = %err, "could not settle an event");
+                    }
+                }
+            }
+        }
+        Ok(claimed)
+    }
+}
