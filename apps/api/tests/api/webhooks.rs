@@ -569,3 +569,64 @@ async fn the_same_event_delivered_to_two_instances_at_once_is_applied_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_event_recorded_but_never_processed_is_picked_up_by_the_worker() {
+    use iace_domain::ports::{NewInboxEvent, TelephonyEvent, TelephonyEventKind, WebhookInbox};
+    let telnyx = Telnyx::start().await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        telnyx.configure(c);
+        c.calls.worker_interval_ms = 50;
+    })
+    .await;
+    let org = app.org("Acme").await;
+    let placed = place(&app, &org).await;
+    // As if an instance recorded the event and died before processing it.
+    let event = TelephonyEvent {
+        id: uuid::Uuid::new_v4().to_string(),
+        event_type: "call.answered".into(),
+        occurred_at: chrono::Utc::now(),
+        call_id: Some(placed.id.parse().expect("call id")),
+        provider_call_id: Some(placed.provider_call_id.clone()),
+        provider_session_id: None,
+        kind: TelephonyEventKind::Answered,
+    };
+    let now = chrono::Utc::now();
+    app.store()
+        .await
+        .record(
+            &NewInboxEvent {
+                provider: "telnyx".into(),
+                provider_event_id: event.id.clone(),
+                event_type: event.event_type.clone(),
+                payload: serde_json::to_value(&event).expect("json"),
+                occurred_at: Some(event.occurred_at),
+                received_at: now,
+            },
+            now - chrono::Duration::seconds(1),
+        )
+        .await
+        .expect("recorded");
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        status = call(&app, &org, &placed).await["status"].clone();
+        if status == "in_progress" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status, "in_progress",
+        "the worker applied the recorded event"
+    );
+    // The worker settled it: a redelivery is a duplicate.
+    let mut redelivery = event_json_for(&event, &placed);
+    redelivery["data"]["id"] = json!(event.id);
+    assert_eq!(deliver(&app, &telnyx, &redelivery).await, "duplicate");
+}
+
+fn event_json_for(event: &iace_domain::ports::TelephonyEvent, placed: &Placed) -> Value {
+    let mut body = self::event(&event.event_type, placed, json!({}));
+    body["data"]["id"] = json!(event.id);
+    body
+}
