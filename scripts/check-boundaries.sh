@@ -70,7 +70,7 @@ done
 # Adapters never import each other (and never the app crate): each knows the
 # domain and the support crates (iace-http) only. Checked on the full
 # dependency tree, so an indirect path counts too.
-ADAPTERS=(iace-db iace-redis iace-local iace-telnyx iace-groq iace-genai iace-deepgram)
+ADAPTERS=(iace-db iace-redis iace-local iace-telnyx iace-groq iace-genai iace-deepgram iace-stripe)
 if [[ ${#@} -eq 0 ]]; then
   for adapter in "${ADAPTERS[@]}"; do
     tree=$(cargo tree --quiet -p "$adapter" -e normal --prefix none --target all --all-features)

@@ -34,6 +34,10 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Call handling.
     pub calls: CallsConfig,
+    /// Stripe billing webhooks (`iace-stripe`): when set, `POST
+    /// /webhooks/stripe` verifies events with `webhook_secret` and sets plans
+    /// by `prices`; when absent, that endpoint answers 404.
+    pub stripe: Option<StripeConfig>,
     /// Telnyx (`iace-telnyx`): when set, calls are placed and answered
     /// through Telnyx and its webhooks are verified with `public_key`; when
     /// absent, the simulated provider is used.
@@ -49,6 +53,28 @@ pub struct Config {
     /// come from Deepgram; when absent, the text-as-audio providers of the
     /// simulator.
     pub deepgram: Option<iace_deepgram::DeepgramConfig>,
+}
+
+/// Stripe billing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StripeConfig {
+    /// The endpoint's signing secret (`whsec_…`); secret.
+    pub webhook_secret: SecretString,
+    /// Events whose timestamp is further than this from now are refused (s).
+    pub tolerance_secs: u64,
+    /// Stripe price id → plan (`{ "price_123" = "pro" }`).
+    pub prices: std::collections::HashMap<String, iace_domain::Plan>,
+}
+
+impl Default for StripeConfig {
+    fn default() -> Self {
+        Self {
+            webhook_secret: SecretString::from(String::new()),
+            tolerance_secs: 300,
+            prices: std::collections::HashMap::new(),
+        }
+    }
 }
 
 /// Call handling.
@@ -310,9 +336,9 @@ pub enum ConfigError {
     Invalid(#[source] Box<figment::Error>),
 }
 
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "server", "database", "auth", "log", "redis", "limits", "calls", "telnyx", "groq", "genai",
-    "deepgram",
+    "deepgram", "stripe",
 ];
 
 /// Loads the configuration: defaults, then `file` (if given), then `IACE_*`

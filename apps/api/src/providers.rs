@@ -40,6 +40,8 @@ pub struct Providers {
     pub text_to_speech: Arc<dyn TextToSpeech>,
     /// Verifies Telnyx webhooks (present exactly when Telnyx is configured).
     pub telnyx_webhooks: Option<WebhookVerifier>,
+    /// Verifies Stripe webhooks (present exactly when Stripe is configured).
+    pub stripe_webhooks: Option<iace_stripe::WebhookVerifier>,
     /// The circuit breakers of the remote providers in use, for readiness
     /// reports and metrics.
     pub breakers: Vec<Arc<CircuitBreaker>>,
@@ -159,8 +161,24 @@ pub fn build(config: &Config) -> anyhow::Result<Providers> {
             }
         };
 
+    let stripe_webhooks = match &config.stripe {
+        Some(stripe) => {
+            anyhow::ensure!(
+                stripe.webhook_secret.expose_secret().starts_with("whsec_"),
+                "stripe.webhook_secret must be the endpoint's signing secret (whsec_…)"
+            );
+            chosen.push(("billing", "stripe"));
+            Some(iace_stripe::WebhookVerifier::new(
+                stripe.webhook_secret.clone(),
+                stripe.tolerance_secs,
+            ))
+        }
+        None => None,
+    };
+
     Ok(Providers {
         telephony,
+        stripe_webhooks,
         embedder,
         language_model,
         sentiment,

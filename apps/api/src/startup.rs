@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use iace_app::agents::AgentService;
 use iace_app::auth::{AuthService, JwtAlgorithm, ephemeral_secret};
+use iace_app::billing::BillingService;
 use iace_app::calls::CallService;
 use iace_app::calls::VoicemailAction;
 use iace_app::customers::CustomerService;
@@ -113,6 +114,15 @@ pub fn state_with(
         WebhookConfig::default(),
     )
     .with_dedupe(dedupe);
+    let billing = Arc::new(BillingService::new(
+        Arc::new(store.clone()),
+        config
+            .stripe
+            .as_ref()
+            .map(|s| s.prices.clone())
+            .unwrap_or_default(),
+    ));
+    let webhooks = webhooks.with_billing(billing.clone());
     // Hot reads (a customer by phone and a persona on every inbound call) go
     // through the shared cache when Redis is configured, an in-process one
     // otherwise.
@@ -151,6 +161,7 @@ pub fn state_with(
         redis,
         providers,
         webhooks: Arc::new(webhooks),
+        billing,
     })
 }
 

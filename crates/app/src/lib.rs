@@ -11,6 +11,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod billing;
 mod cached;
 pub mod calls;
 pub mod customers;

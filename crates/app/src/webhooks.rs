@@ -13,12 +13,63 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iace_domain::InboxEventId;
+use iace_domain::billing::BillingEvent;
 use iace_domain::ports::{
     Clock, EventDedupe, InboxOutcome, InboxStatus, NewInboxEvent, TelephonyEvent, WebhookInbox,
 };
 
+use crate::billing::{BillingOutcome, BillingService};
 use crate::calls::{CallService, Disposition};
 use crate::error::AppError;
+
+/// A verified event from a provider.
+#[derive(Debug, Clone, Copy)]
+pub enum ProviderEvent<'a> {
+    /// From the telephony provider.
+    Telephony(&'a TelephonyEvent),
+    /// From the payment provider.
+    Billing(&'a BillingEvent),
+}
+
+impl ProviderEvent<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Self::Telephony(e) => &e.id,
+            Self::Billing(e) => &e.id,
+        }
+    }
+
+    fn event_type(&self) -> &str {
+        match self {
+            Self::Telephony(e) => &e.event_type,
+            Self::Billing(e) => &e.event_type,
+        }
+    }
+
+    fn occurred_at(&self) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            Self::Telephony(e) => e.occurred_at,
+            Self::Billing(e) => e.occurred_at,
+        }
+    }
+
+    fn payload(&self) -> Result<serde_json::Value, serde_json::Error> {
+        match self {
+            Self::Telephony(e) => serde_json::to_value(e),
+            Self::Billing(e) => serde_json::to_value(e),
+        }
+    }
+}
+
+/// Providers whose stored payloads are billing events (the others'
+/// are telephony events).
+const BILLING_PROVIDERS: [&str; 1] = ["stripe"];
+
+/// A payload read back from the inbox.
+enum StoredEvent {
+    Telephony(TelephonyEvent),
+    Billing(BillingEvent),
+}
 
 /// Intake and retry settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +116,7 @@ pub struct WebhookService {
     inbox: Arc<dyn WebhookInbox>,
     dedupe: Option<Arc<dyn EventDedupe>>,
     calls: Arc<CallService>,
+    billing: Option<Arc<BillingService>>,
     clock: Arc<dyn Clock>,
     config: WebhookConfig,
 }
@@ -93,9 +145,17 @@ impl WebhookService {
             inbox,
             dedupe: None,
             calls,
+            billing: None,
             clock,
             config,
         }
+    }
+
+    /// Processes billing events with `billing`.
+    #[must_use]
+    pub fn with_billing(mut self, billing: Arc<BillingService>) -> Self {
+        self.billing = Some(billing);
+        self
     }
 
     /// Answers redeliveries from `dedupe` (Redis, shared by instances) before
@@ -106,27 +166,27 @@ impl WebhookService {
         self
     }
 
-    /// Takes a verified telephony event from `provider`: records it, then
-    /// processes it.
+    /// Takes a verified event from `provider` (`telnyx`, `stripe`): records
+    /// it, then processes it.
     ///
     /// # Errors
     /// Store errors while recording: the event is not held, so the webhook
     /// must not be acknowledged (the provider retries). Processing errors are
     /// not returned: the event is held and retried ([`Receipt::Deferred`]).
-    pub async fn receive_telephony(
+    pub async fn receive(
         &self,
         provider: &'static str,
-        event: &TelephonyEvent,
+        event: ProviderEvent<'_>,
     ) -> Result<Receipt, AppError> {
         if let Some(dedupe) = &self.dedupe {
-            match dedupe.seen(provider, &event.id).await {
+            match dedupe.seen(provider, event.id()).await {
                 Ok(true) => return Ok(Receipt::Duplicate),
                 Ok(false) => {}
                 Err(err) => tracing::debug!(error = %err, "dedupe unavailable; using the inbox"),
             }
         }
         let now = self.clock.now();
-        let payload = serde_json::to_value(event).map_err(|err| AppError::Internal {
+        let payload = event.payload().map_err(|err| AppError::Internal {
             source: Box::new(err),
         })?;
         let recorded = self
@@ -134,10 +194,10 @@ impl WebhookService {
             .record(
                 &NewInboxEvent {
                     provider: provider.to_owned(),
-                    provider_event_id: event.id.clone(),
-                    event_type: event.event_type.clone(),
+                    provider_event_id: event.id().to_owned(),
+                    event_type: event.event_type().to_owned(),
                     payload,
-                    occurred_at: Some(event.occurred_at),
+                    occurred_at: Some(event.occurred_at()),
                     received_at: now,
                 },
                 after(now, self.config.process_within),
@@ -149,7 +209,7 @@ impl WebhookService {
         };
         if let Some(dedupe) = &self.dedupe
             && let Err(err) = dedupe
-                .first_seen(provider, &event.id, self.config.dedupe_ttl)
+                .first_seen(provider, event.id(), self.config.dedupe_ttl)
                 .await
         {
             tracing::debug!(error = %err, "could not mark the event in the dedupe");
@@ -157,27 +217,56 @@ impl WebhookService {
         Ok(self.process(id, event).await)
     }
 
+    /// [`receive`](Self::receive) for a telephony event.
+    ///
+    /// # Errors
+    /// As [`receive`](Self::receive).
+    pub async fn receive_telephony(
+        &self,
+        provider: &'static str,
+        event: &TelephonyEvent,
+    ) -> Result<Receipt, AppError> {
+        self.receive(provider, ProviderEvent::Telephony(event))
+            .await
+    }
+
+    /// Applies one event; `Ok(true)` when it concerned something we act on.
+    async fn apply(&self, event: ProviderEvent<'_>) -> Result<bool, AppError> {
+        match event {
+            ProviderEvent::Telephony(event) => Ok(!matches!(
+                self.calls.on_telephony_event(event).await?,
+                Disposition::UnknownCall
+            )),
+            ProviderEvent::Billing(event) => match &self.billing {
+                Some(billing) => Ok(matches!(
+                    billing.on_billing_event(event).await?,
+                    BillingOutcome::Applied
+                )),
+                None => Ok(false),
+            },
+        }
+    }
+
     /// Processes one recorded event and settles its inbox entry.
-    async fn process(&self, id: InboxEventId, event: &TelephonyEvent) -> Receipt {
+    async fn process(&self, id: InboxEventId, event: ProviderEvent<'_>) -> Receipt {
         let now = self.clock.now();
-        match self.calls.on_telephony_event(event).await {
-            Ok(disposition) => {
-                let (status, receipt) = match disposition {
-                    Disposition::UnknownCall => (InboxStatus::Ignored, Receipt::Ignored),
-                    Disposition::Applied | Disposition::Recorded => {
-                        (InboxStatus::Processed, Receipt::Processed)
-                    }
+        match self.apply(event).await {
+            Ok(acted) => {
+                let (status, receipt) = if acted {
+                    (InboxStatus::Processed, Receipt::Processed)
+                } else {
+                    (InboxStatus::Ignored, Receipt::Ignored)
                 };
                 if let Err(err) = self.inbox.complete(id, status, self.clock.now()).await {
                     // Left pending: the worker processes it again, harmlessly
-                    // (the history records the repeat as a duplicate).
+                    // (every handler is idempotent).
                     tracing::warn!(error = %err, "could not mark a webhook event processed");
                 }
                 receipt
             }
             Err(err) => {
                 tracing::warn!(
-                    event_type = %event.event_type,
+                    event_type = %event.event_type(),
                     error = %err,
                     "webhook processing failed; the worker will retry it"
                 );
@@ -204,32 +293,29 @@ impl WebhookService {
             .await?;
         let claimed = due.len();
         for entry in due {
-            match entry.event.provider.as_str() {
-                "telnyx" => match serde_json::from_value::<TelephonyEvent>(entry.event.payload) {
-                    Ok(event) => {
-                        self.process(entry.id, &event).await;
-                    }
-                    Err(err) => {
-                        tracing::error!(error = %err, "an inbox event could not be read back");
-                        let at = self.clock.now();
-                        if let Err(err) = self
-                            .inbox
-                            .complete(entry.id, InboxStatus::Ignored, at)
-                            .await
-                        {
-                            tracing::warn!(error = %err, "could not settle an unreadable event");
-                        }
-                    }
-                },
-                other => {
-                    tracing::warn!(provider = other, "no processor for this provider's events");
-                    let at = self.clock.now();
+            let id = entry.id;
+            let billing = BILLING_PROVIDERS.contains(&entry.event.provider.as_str());
+            let payload = entry.event.payload;
+            let read = if billing {
+                serde_json::from_value::<BillingEvent>(payload).map(StoredEvent::Billing)
+            } else {
+                serde_json::from_value::<TelephonyEvent>(payload).map(StoredEvent::Telephony)
+            };
+            match read {
+                Ok(StoredEvent::Telephony(event)) => {
+                    self.process(id, ProviderEvent::Telephony(&event)).await;
+                }
+                Ok(StoredEvent::Billing(event)) => {
+                    self.process(id, ProviderEvent::Billing(&event)).await;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "an inbox event could not be read back; ignored");
                     if let Err(err) = self
                         .inbox
-                        .complete(entry.id, InboxStatus::Ignored, at)
+                        .complete(id, InboxStatus::Ignored, self.clock.now())
                         .await
                     {
-                        tracing::warn!(error = %err, "could not settle an event");
+                        tracing::warn!(error = %err, "could not settle an unreadable event");
                     }
                 }
             }

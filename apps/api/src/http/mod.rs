@@ -82,6 +82,7 @@ pub fn router(state: AppState, server: &ServerConfig) -> Router {
         .merge(routes::patterns::router())
         .merge(routes::calls::router())
         .merge(routes::webhooks::router())
+        .merge(routes::org::router())
         .split_for_parts();
     let spec = std::sync::Arc::new(openapi);
     let router = api

@@ -39,4 +39,6 @@ pub struct AppState {
     pub providers: crate::providers::Providers,
     /// Webhook intake and processing.
     pub webhooks: Arc<iace_app::webhooks::WebhookService>,
+    /// The organisation's plan and billing.
+    pub billing: Arc<iace_app::billing::BillingService>,
 }

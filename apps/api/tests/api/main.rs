@@ -4,6 +4,7 @@
 
 mod agents;
 mod auth;
+mod billing;
 mod calls;
 mod cli;
 mod common;

@@ -1,4 +1,4 @@
-//! Provider webhooks: `POST /webhooks/telnyx`.
+//! Provider webhooks: `POST /webhooks/telnyx` and `POST /webhooks/stripe`.
 //!
 //! Anyone on the internet can POST here, so the raw body is verified
 //! (Ed25519 over `"{timestamp}|{body}"`, ±300 s) before it is parsed; only
@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
-use iace_app::webhooks::Receipt;
+use iace_app::webhooks::{ProviderEvent, Receipt};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -64,23 +64,7 @@ pub async fn telnyx(
             "Telnyx is not configured on this deployment",
         ));
     };
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Payload too large",
-                format!("webhook bodies are at most {MAX_WEBHOOK_BYTES} bytes"),
-            )
-        } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                "Bad request",
-                "the body could not be read",
-            )
-        }
-    })?;
+    let body = body.map_err(body_error)?;
     let now = chrono::Utc::now().timestamp();
     verifier
         .verify(
@@ -107,20 +91,104 @@ pub async fn telnyx(
         )
     })?;
     let receipt = state.webhooks.receive_telephony("telnyx", &event).await?;
-    let status = match receipt {
-        Receipt::Processed => "processed",
-        Receipt::Ignored => "ignored",
-        Receipt::Duplicate => "duplicate",
-        Receipt::Deferred => "deferred",
-    };
+    let status = receipt_name(receipt);
     tracing::info!(event_type = %event.event_type, status, "telnyx webhook");
     Ok(Json(WebhookReceipt {
         status: status.to_owned(),
     }))
 }
 
+/// Receives a Stripe billing webhook.
+#[utoipa::path(post, path = "/webhooks/stripe", tag = "webhooks",
+    request_body(content = Object, description = "A Stripe event, exactly as Stripe signed it", content_type = "application/json"),
+    params(
+        ("Stripe-Signature" = String, Header, description = "`t=<unix>,v1=<hex HMAC-SHA256>`"),
+    ),
+    responses(
+        (status = 200, description = "recorded (and processed, ignored, deferred, or a duplicate)", body = WebhookReceipt),
+        (status = 400, description = "verified, but not a Stripe event", body = Problem),
+        (status = 401, description = "missing, invalid or stale signature", body = Problem),
+        (status = 404, description = "Stripe is not configured", body = Problem),
+        (status = 413, description = "body larger than 64 KiB", body = Problem),
+        (status = 503, description = "could not be recorded; Stripe retries", body = Problem),
+    ))]
+pub async fn stripe(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<WebhookReceipt>> {
+    let Some(verifier) = &state.providers.stripe_webhooks else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "provider_not_configured",
+            "Not found",
+            "Stripe is not configured on this deployment",
+        ));
+    };
+    let body = body.map_err(body_error)?;
+    verifier
+        .verify(
+            header(&headers, "stripe-signature"),
+            &body,
+            chrono::Utc::now().timestamp(),
+        )
+        .map_err(|err| {
+            tracing::warn!(reason = %err, "stripe webhook refused");
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                err.code(),
+                "Unauthorized",
+                "the webhook signature is missing, invalid or stale",
+            )
+        })?;
+    let event = iace_stripe::parse_event(&body).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            err.code(),
+            "Bad request",
+            "the signed body is not a Stripe event",
+        )
+    })?;
+    let receipt = state
+        .webhooks
+        .receive("stripe", ProviderEvent::Billing(&event))
+        .await?;
+    tracing::info!(event_type = %event.event_type, status = receipt_name(receipt), "stripe webhook");
+    Ok(Json(WebhookReceipt {
+        status: receipt_name(receipt).to_owned(),
+    }))
+}
+
+fn receipt_name(receipt: Receipt) -> &'static str {
+    match receipt {
+        Receipt::Processed => "processed",
+        Receipt::Ignored => "ignored",
+        Receipt::Duplicate => "duplicate",
+        Receipt::Deferred => "deferred",
+    }
+}
+
+fn body_error(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "Payload too large",
+            format!("webhook bodies are at most {MAX_WEBHOOK_BYTES} bytes"),
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "Bad request",
+            "the body could not be read",
+        )
+    }
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(telnyx))
+        .routes(routes!(stripe))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
 }
