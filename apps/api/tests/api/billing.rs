@@ -58,6 +58,7 @@ async fn deliver(app: &TestApp, body: &Value) -> String {
     receipt["status"].as_str().expect("status").to_owned()
 }
 
+#[allow(clippy::needless_pass_by_value)] // called with `json!` temporaries
 fn event(event_type: &str, object: Value) -> Value {
     json!({
         "id": format!("evt_{}", uuid::Uuid::new_v4().simple()),

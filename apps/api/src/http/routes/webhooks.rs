@@ -64,7 +64,7 @@ pub async fn telnyx(
             "Telnyx is not configured on this deployment",
         ));
     };
-    let body = body.map_err(body_error)?;
+    let body = body.map_err(|r| body_error(&r))?;
     let now = chrono::Utc::now().timestamp();
     verifier
         .verify(
@@ -125,7 +125,7 @@ pub async fn stripe(
             "Stripe is not configured on this deployment",
         ));
     };
-    let body = body.map_err(body_error)?;
+    let body = body.map_err(|r| body_error(&r))?;
     verifier
         .verify(
             header(&headers, "stripe-signature"),
@@ -168,7 +168,7 @@ fn receipt_name(receipt: Receipt) -> &'static str {
     }
 }
 
-fn body_error(rejection: BytesRejection) -> ApiError {
+fn body_error(rejection: &BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
