@@ -406,10 +406,11 @@ async fn calls_place_idempotently_fail_list_hang_up_and_transfer() {
             events,
             vec![
                 (json!("answered"), json!("in_progress"), json!("webhook")),
+                // The operator asked for it through the API.
                 (
                     json!("escalation_started"),
                     json!("escalating"),
-                    json!("runtime")
+                    json!("api")
                 ),
             ]
         );
