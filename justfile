@@ -99,6 +99,15 @@ example:
 bench-api *ARGS:
     scripts/bench-api.sh {{ARGS}}
 
+# Webhook throughput end to end (release build, Postgres): signed Telnyx call.* webhooks verified,
+# deduplicated, recorded, applied and persisted; webhooks/s and p50/p95/p99. Starts the test services
+# when TEST_DATABASE_URL is unset. `just bench-webhooks --calls 2000 --concurrency 32`.
+bench-webhooks *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -z "${TEST_DATABASE_URL:-}" ]]; then eval "$(scripts/test-services.sh start)"; fi
+    cargo run --release -p iace-api --example bench_webhooks -- {{ARGS}}
+
 # Rate-limiter throughput and p99 against local Redis, beside a plain PING round trip (the floor).
 # Needs TEST_REDIS_URL or Redis on 127.0.0.1:6379. `just bench-ratelimit --seconds 10 --concurrency 32`.
 bench-ratelimit *ARGS:
