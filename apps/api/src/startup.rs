@@ -247,14 +247,21 @@ impl Drop for AbortOnDrop {
 }
 
 /// Processes due webhook events every `interval` (sooner while there is a
-/// backlog).
+/// backlog). Each round runs as its own task, so a panic in one round is
+/// logged and the worker goes on.
 async fn webhook_worker(webhooks: Arc<WebhookService>, interval: std::time::Duration) {
-    const BATCH: u32 = 100;
+    const BATCH: u32 = 20;
     loop {
-        match webhooks.process_due(BATCH).await {
-            Ok(n) if n == BATCH as usize => continue,
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "webhook worker could not claim events"),
+        let round = tokio::spawn({
+            let webhooks = webhooks.clone();
+            async move { webhooks.process_due(BATCH).await }
+        })
+        .await;
+        match round {
+            Ok(Ok(n)) if n == BATCH as usize => continue,
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, "webhook worker could not claim events"),
+            Err(err) => tracing::error!(error = %err, "a webhook worker round panicked"),
         }
         tokio::time::sleep(interval).await;
     }

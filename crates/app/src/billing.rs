@@ -57,10 +57,13 @@ impl BillingService {
     /// (active, trialing, past due), the free plan once it is unpaid,
     /// cancelled or expired; its deletion sets the free plan. A payment
     /// failure is logged (the provider retries, and the subscription update
-    /// that follows decides).
+    /// that follows decides). A checkout for an organisation already linked
+    /// to another customer is ignored (relinking is an operator's decision).
     ///
     /// # Errors
-    /// Store errors (the event is then retried from the inbox).
+    /// NotFound when a subscription's customer is linked to no organisation
+    /// yet (its checkout may still be on its way); store errors. Either way
+    /// the event is retried from the inbox.
     pub async fn on_billing_event(&self, event: &BillingEvent) -> Result<BillingOutcome, AppError> {
         match &event.kind {
             BillingEventKind::CheckoutCompleted {
@@ -71,6 +74,21 @@ impl BillingService {
                     tracing::warn!("checkout without an organisation reference; ignored");
                     return Ok(BillingOutcome::Ignored);
                 };
+                match self.orgs.get(org).await {
+                    Ok(current) => {
+                        if let Some(linked) = &current.billing_customer_ref {
+                            if linked != customer_ref {
+                                tracing::warn!(org_id = %org, "checkout for an organisation already linked to another customer; ignored (relink by hand)");
+                            }
+                            return Ok(BillingOutcome::Ignored);
+                        }
+                    }
+                    Err(StoreError::NotFound { .. }) => {
+                        tracing::warn!(org_id = %org, "checkout for an unknown organisation; ignored");
+                        return Ok(BillingOutcome::Ignored);
+                    }
+                    Err(other) => return Err(other.into()),
+                }
                 match self.orgs.set_billing_ref(org, customer_ref).await {
                     Ok(()) => Ok(BillingOutcome::Applied),
                     Err(StoreError::NotFound { .. } | StoreError::AlreadyExists { .. }) => {
@@ -116,8 +134,11 @@ impl BillingService {
             return Ok(BillingOutcome::Ignored);
         };
         let Some(org) = self.orgs.find_by_billing_ref(customer_ref).await? else {
-            tracing::warn!("billing event for a customer linked to no organisation; ignored");
-            return Ok(BillingOutcome::Ignored);
+            // Often the subscription arrives before its checkout: defer it
+            // (retried from the inbox, a bounded number of times).
+            return Err(AppError::NotFound {
+                entity: "organisation linked to this billing customer",
+            });
         };
         if org.plan == plan {
             return Ok(BillingOutcome::Ignored);

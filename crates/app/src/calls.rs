@@ -413,19 +413,56 @@ impl CallService {
         let (call, applied) = match result {
             Ok(done) => done,
             // Refused by the state machine (an answer after the hang-up): it
-            // is in the history, and the webhook is handled.
-            Err(AppError::Conflict { .. }) => return Ok(Disposition::Recorded),
+            // is in the history, and the webhook is handled. Any other
+            // conflict (lost write races) is an error, so it is retried.
+            Err(AppError::Conflict {
+                code: "call_ended" | "invalid_call_state",
+                ..
+            }) => return Ok(Disposition::Recorded),
             Err(other) => return Err(other),
         };
         if let Some(kind) = bus_kind {
             self.publish(&call, kind).await;
         }
-        self.voicemail_step(&call, &event.kind).await;
+        // Provider commands run after the answer (the provider wants its
+        // webhook acknowledged within 2 s; a command may take longer).
+        let this = self.clone();
+        let kind = event.kind.clone();
+        tokio::spawn(async move { this.voicemail_step(&call, &kind).await });
         Ok(if applied {
             Disposition::Applied
         } else {
             Disposition::Recorded
         })
+    }
+
+    /// Whether `event` is already in its call's history (a webhook event
+    /// processed before, by another attempt): processing it again would
+    /// repeat its notices and commands.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn already_recorded(&self, event: &TelephonyEvent) -> Result<bool, AppError> {
+        let located = match (event.call_id, &event.provider_call_id) {
+            (Some(id), _) => self.calls.locate(&CallLocator::Id(id)).await?,
+            (None, Some(provider_id)) => {
+                self.calls
+                    .locate(&CallLocator::ProviderCallId(provider_id.clone()))
+                    .await?
+            }
+            (None, None) => None,
+        };
+        let Some(call) = located else {
+            return Ok(false);
+        };
+        Ok(self
+            .calls
+            .events(call.org_id, call.id)
+            .await?
+            .iter()
+            .any(|record| {
+                matches!(&record.source, EventSource::Webhook { provider_event_id } if *provider_event_id == event.id)
+            }))
     }
 
     /// The configured voicemail handling, step by step as the provider

@@ -249,7 +249,6 @@ impl WebhookService {
 
     /// Processes one recorded event and settles its inbox entry.
     async fn process(&self, id: InboxEventId, event: ProviderEvent<'_>) -> Receipt {
-        let now = self.clock.now();
         match self.apply(event).await {
             Ok(acted) => {
                 let (status, receipt) = if acted {
@@ -270,7 +269,7 @@ impl WebhookService {
                     error = %err,
                     "webhook processing failed; the worker will retry it"
                 );
-                let retry_at = after(now, self.config.retry_after);
+                let retry_at = after(self.clock.now(), self.config.retry_after);
                 if let Err(err) = self.inbox.fail(id, &err.to_string(), retry_at).await {
                     tracing::warn!(error = %err, "could not record a failed webhook attempt");
                 }
@@ -303,7 +302,22 @@ impl WebhookService {
             };
             match read {
                 Ok(StoredEvent::Telephony(event)) => {
-                    self.process(id, ProviderEvent::Telephony(&event)).await;
+                    // Another attempt may have applied it and died before
+                    // settling it: do not repeat its notices and commands.
+                    match self.calls.already_recorded(&event).await {
+                        Ok(true) => {
+                            if let Err(err) = self
+                                .inbox
+                                .complete(id, InboxStatus::Processed, self.clock.now())
+                                .await
+                            {
+                                tracing::warn!(error = %err, "could not settle a webhook event");
+                            }
+                        }
+                        _ => {
+                            self.process(id, ProviderEvent::Telephony(&event)).await;
+                        }
+                    }
                 }
                 Ok(StoredEvent::Billing(event)) => {
                     self.process(id, ProviderEvent::Billing(&event)).await;

@@ -186,6 +186,8 @@ async fn the_plan_follows_the_subscription() {
 async fn unknown_customers_and_prices_change_no_plan() {
     let app = TestApp::spawn_with(Backend::Sqlite, stripe).await;
     let org = app.org("Acme").await;
+    // A subscription of a customer not linked yet (its checkout may come
+    // later) is deferred, to be retried a bounded number of times.
     assert_eq!(
         deliver(
             &app,
@@ -197,7 +199,7 @@ async fn unknown_customers_and_prices_change_no_plan() {
             )
         )
         .await,
-        "ignored"
+        "deferred"
     );
     let checkout = event(
         "checkout.session.completed",
@@ -226,6 +228,44 @@ async fn unknown_customers_and_prices_change_no_plan() {
         "ignored"
     );
     assert_eq!(plan(&app, &org).await["plan"], "free");
+}
+
+#[tokio::test]
+async fn a_subscription_before_its_checkout_is_applied_once_the_checkout_links_the_customer() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        stripe(c);
+        c.calls.worker_interval_ms = 50;
+    })
+    .await;
+    let org = app.org("Acme").await;
+    let early = subscription(
+        "customer.subscription.created",
+        "cus_late",
+        "price_pro",
+        "active",
+    );
+    assert_eq!(deliver(&app, &early).await, "deferred");
+    let checkout = event(
+        "checkout.session.completed",
+        json!({"customer": "cus_late", "client_reference_id": org.id}),
+    );
+    assert_eq!(deliver(&app, &checkout).await, "processed");
+    // The worker retries the deferred subscription (after its 10 s delay).
+    let mut seen = Value::Null;
+    for _ in 0..300 {
+        seen = plan(&app, &org).await["plan"].clone();
+        if seen == "pro" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, "pro");
+    // A second checkout naming another customer does not relink.
+    let other = event(
+        "checkout.session.completed",
+        json!({"customer": "cus_other", "client_reference_id": org.id}),
+    );
+    assert_eq!(deliver(&app, &other).await, "ignored");
 }
 
 #[tokio::test]

@@ -61,6 +61,18 @@ impl Telnyx {
         });
     }
 
+    /// Waits (up to 10 s) until `n` `action` commands arrived; returns the
+    /// count seen (commands are sent after the webhook is answered).
+    async fn wait_for(&self, action: &str, n: usize) -> usize {
+        for _ in 0..200 {
+            if self.commands(action).await >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.commands(action).await
+    }
+
     async fn commands(&self, action: &str) -> usize {
         self.server
             .received_requests()
@@ -395,14 +407,14 @@ async fn a_machine_can_be_left_a_message() {
         ),
     )
     .await;
-    assert_eq!(telnyx.commands("speak").await, 1, "the message");
+    assert_eq!(telnyx.wait_for("speak", 1).await, 1, "the message");
     deliver(
         &app,
         &telnyx,
         &event("call.speak.ended", &placed, json!({"status": "completed"})),
     )
     .await;
-    assert_eq!(telnyx.commands("hangup").await, 1, "then hang up");
+    assert_eq!(telnyx.wait_for("hangup", 1).await, 1, "then hang up");
 }
 
 #[tokio::test]
@@ -619,7 +631,7 @@ async fn an_event_recorded_but_never_processed_is_picked_up_by_the_worker() {
         status, "in_progress",
         "the worker applied the recorded event"
     );
-    // The worker settled it: a redelivery is a duplicate.
+    // A redelivery is a duplicate.
     let mut redelivery = event_json_for(&event, &placed);
     redelivery["data"]["id"] = json!(event.id);
     assert_eq!(deliver(&app, &telnyx, &redelivery).await, "duplicate");

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use iace_domain::InboxEventId;
 use iace_domain::ports::{
-    InboxEvent, InboxOutcome, InboxStatus, NewInboxEvent, StoreError, WebhookInbox,
+    InboxEvent, InboxOutcome, InboxStatus, MAX_INBOX_ATTEMPTS, NewInboxEvent, StoreError,
+    WebhookInbox,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
@@ -113,11 +114,12 @@ impl WebhookInbox for SqlStore {
             .col_expr(inbox::Column::Status, Expr::value(enum_text(&status)))
             .col_expr(inbox::Column::ProcessedAt, Expr::value(at))
             .filter(inbox::Column::Id.eq(id.into_uuid()))
+            .filter(open_statuses())
             .exec(&self.db)
             .await
             .map_err(on(ENTITY))?;
         if result.rows_affected == 0 {
-            return Err(StoreError::NotFound { entity: ENTITY });
+            return self.settled_or_missing(id).await;
         }
         Ok(())
     }
@@ -140,11 +142,12 @@ impl WebhookInbox for SqlStore {
             .col_expr(inbox::Column::LastError, Expr::value(truncate(error)))
             .col_expr(inbox::Column::NextAttemptAt, Expr::value(retry_at))
             .filter(inbox::Column::Id.eq(id.into_uuid()))
+            .filter(open_statuses())
             .exec(&self.db)
             .await
             .map_err(on(ENTITY))?;
         if result.rows_affected == 0 {
-            return Err(StoreError::NotFound { entity: ENTITY });
+            return self.settled_or_missing(id).await;
         }
         Ok(())
     }
@@ -168,6 +171,7 @@ impl WebhookInbox for SqlStore {
                 enum_text(&InboxStatus::Failed),
             ]))
             .filter(inbox::Column::NextAttemptAt.lte(now))
+            .filter(inbox::Column::Attempts.lt(i64::from(MAX_INBOX_ATTEMPTS)))
             .order_by_asc(inbox::Column::ReceivedAt)
             .order_by_asc(inbox::Column::Id)
             .limit(u64::from(limit))
@@ -193,6 +197,31 @@ impl WebhookInbox for SqlStore {
                 to_domain(row)
             })
             .collect()
+    }
+}
+
+/// Only pending and failed events may be settled: once processed or
+/// ignored, an event stays so (a late failure report of a second, racing
+/// processing must not reopen it).
+fn open_statuses() -> sea_orm::sea_query::SimpleExpr {
+    inbox::Column::Status.is_in([
+        enum_text(&InboxStatus::Pending),
+        enum_text(&InboxStatus::Failed),
+    ])
+}
+
+impl SqlStore {
+    /// After an update that matched nothing: fine when the event is already
+    /// settled, NotFound when there is no such event.
+    async fn settled_or_missing(&self, id: InboxEventId) -> Result<(), StoreError> {
+        match Inbox::find_by_id(id.into_uuid())
+            .one(&self.db)
+            .await
+            .map_err(on(ENTITY))?
+        {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound { entity: ENTITY }),
+        }
     }
 }
 

@@ -36,8 +36,8 @@ pub use providers::{
 };
 pub use store::{
     AgentRepository, ApiKeyRepository, CallFilter, CallLocator, CallRepository, CustomerRepository,
-    ExperimentRepository, InboxEvent, InboxOutcome, InboxStatus, MemoryStore, MemoryStoreExt,
-    NewInboxEvent, OrgRepository, Page, PageRequest, PatternFilter, PatternStore,
+    ExperimentRepository, InboxEvent, InboxOutcome, InboxStatus, MAX_INBOX_ATTEMPTS, MemoryStore,
+    MemoryStoreExt, NewInboxEvent, OrgRepository, Page, PageRequest, PatternFilter, PatternStore,
     PersonaRepository, RefreshTokenRepository, ScoredMatch, StoreError, TranscriptRepository,
     UserRepository, WebhookInbox,
 };

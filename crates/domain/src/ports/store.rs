@@ -908,9 +908,15 @@ pub enum InboxStatus {
     Processed,
     /// Recorded and acknowledged, but of a type we do not act on.
     Ignored,
-    /// Processing failed; retried until `attempts` reaches the configured cap.
+    /// Processing failed; retried until `attempts` reaches
+    /// [`MAX_INBOX_ATTEMPTS`], then left failed for an operator (its
+    /// `last_error` says why).
     Failed,
 }
+
+/// Failed processing attempts after which an inbox event is no longer
+/// claimed (a dead letter).
+pub const MAX_INBOX_ATTEMPTS: u32 = 10;
 
 /// A provider event to record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -980,7 +986,8 @@ pub trait WebhookInbox: Send + Sync {
         process_by: DateTime<Utc>,
     ) -> Result<InboxOutcome, StoreError>;
 
-    /// Marks an event processed or ignored.
+    /// Marks an event processed or ignored. An event already settled stays
+    /// as it is (not an error).
     ///
     /// # Errors
     /// [`StoreError::NotFound`]; [`StoreError::Unavailable`].
@@ -991,7 +998,8 @@ pub trait WebhookInbox: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Records a failed attempt and when to retry.
+    /// Records a failed attempt and when to retry; an event already settled
+    /// (processed or ignored meanwhile) stays so.
     ///
     /// # Errors
     /// [`StoreError::NotFound`]; [`StoreError::Unavailable`].
@@ -1002,8 +1010,9 @@ pub trait WebhookInbox: Send + Sync {
         retry_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Claims up to `limit` pending or failed events whose retry time has come,
-    /// oldest first, hiding them from other claimers until `lease_until`.
+    /// Claims up to `limit` pending or failed events whose retry time has come
+    /// and that have failed fewer than [`MAX_INBOX_ATTEMPTS`] times, oldest
+    /// first, hiding them from other claimers until `lease_until`.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].

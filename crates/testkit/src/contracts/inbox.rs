@@ -205,6 +205,62 @@ where
             assert_eq!(event.next_attempt_at, Some(retry_at + Duration::minutes(1)));
         }
     );
+    case!(
+        make,
+        "inbox: a settled event stays settled; a late failure report does not reopen it",
+        |s| {
+            let now = fixtures::now();
+            let id = new_id(
+                s.record(&fixtures::inbox_event(1, now), now)
+                    .await
+                    .expect("record"),
+            );
+            s.complete(id, InboxStatus::Processed, now)
+                .await
+                .expect("processed");
+            s.complete(id, InboxStatus::Ignored, now)
+                .await
+                .expect("completing again is fine");
+            s.fail(id, "a racing attempt failed", now)
+                .await
+                .expect("a late failure is fine");
+            assert!(
+                s.claim_due(now + Duration::days(1), now + Duration::days(2), 10)
+                    .await
+                    .expect("claim")
+                    .is_empty(),
+                "still processed, never claimed"
+            );
+        }
+    );
+    case!(
+        make,
+        "inbox: an event that keeps failing is given up after the attempt cap",
+        |s| {
+            let now = fixtures::now();
+            let id = new_id(
+                s.record(&fixtures::inbox_event(1, now), now)
+                    .await
+                    .expect("record"),
+            );
+            for attempt in 1..iace_domain::ports::MAX_INBOX_ATTEMPTS {
+                s.fail(id, "still broken", now).await.expect("fail");
+                assert_eq!(
+                    s.claim_due(now, now, 10).await.expect("claim").len(),
+                    1,
+                    "claimed after {attempt} failures"
+                );
+            }
+            s.fail(id, "still broken", now).await.expect("last failure");
+            assert!(
+                s.claim_due(now + Duration::days(1), now + Duration::days(2), 10)
+                    .await
+                    .expect("claim")
+                    .is_empty(),
+                "a dead letter is not claimed"
+            );
+        }
+    );
     case!(make, "inbox: unknown ids are not found", |s| {
         let now = fixtures::now();
         assert!(matches!(

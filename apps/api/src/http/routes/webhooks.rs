@@ -20,8 +20,12 @@ use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::Json;
 use crate::http::state::AppState;
 
-/// The largest webhook body accepted (Telnyx events are a few KiB).
+/// The largest Telnyx webhook body accepted (its events are a few KiB).
 pub const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
+
+/// The largest Stripe webhook body accepted (invoices with many lines are
+/// larger than call events).
+pub const MAX_STRIPE_BYTES: usize = 512 * 1024;
 
 /// What happened to a delivery.
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,7 +68,7 @@ pub async fn telnyx(
             "Telnyx is not configured on this deployment",
         ));
     };
-    let body = body.map_err(|r| body_error(&r))?;
+    let body = body.map_err(|r| body_error(&r, MAX_WEBHOOK_BYTES))?;
     let now = chrono::Utc::now().timestamp();
     verifier
         .verify(
@@ -109,7 +113,7 @@ pub async fn telnyx(
         (status = 400, description = "verified, but not a Stripe event", body = Problem),
         (status = 401, description = "missing, invalid or stale signature", body = Problem),
         (status = 404, description = "Stripe is not configured", body = Problem),
-        (status = 413, description = "body larger than 64 KiB", body = Problem),
+        (status = 413, description = "body larger than 512 KiB", body = Problem),
         (status = 503, description = "could not be recorded; Stripe retries", body = Problem),
     ))]
 pub async fn stripe(
@@ -125,7 +129,7 @@ pub async fn stripe(
             "Stripe is not configured on this deployment",
         ));
     };
-    let body = body.map_err(|r| body_error(&r))?;
+    let body = body.map_err(|r| body_error(&r, MAX_STRIPE_BYTES))?;
     verifier
         .verify(
             header(&headers, "stripe-signature"),
@@ -168,13 +172,13 @@ fn receipt_name(receipt: Receipt) -> &'static str {
     }
 }
 
-fn body_error(rejection: &BytesRejection) -> ApiError {
+fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             "Payload too large",
-            format!("webhook bodies are at most {MAX_WEBHOOK_BYTES} bytes"),
+            format!("webhook bodies here are at most {limit} bytes"),
         )
     } else {
         ApiError::new(
@@ -187,8 +191,11 @@ fn body_error(rejection: &BytesRejection) -> ApiError {
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    let telnyx = OpenApiRouter::new()
         .routes(routes!(telnyx))
+        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES));
+    let stripe = OpenApiRouter::new()
         .routes(routes!(stripe))
-        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_STRIPE_BYTES));
+    telnyx.merge(stripe)
 }
