@@ -74,12 +74,17 @@ impl WebhookInbox for SqlStore {
         };
         // Insert-if-new in one statement: concurrent deliveries of the same event
         // cannot both insert, and neither fails.
-        Inbox::insert(row)
+        let inserted = Inbox::insert(row)
             .on_conflict_do_nothing_on([inbox::Column::Provider, inbox::Column::ProviderEventId])
             .exec_without_returning(&self.db)
             .await
             .map_err(on(ENTITY))?;
-        // Whoever inserted, the stored row is the first delivery.
+        if matches!(inserted, sea_orm::TryInsertResult::Inserted(1)) {
+            return Ok(InboxOutcome::New {
+                id: InboxEventId::from_uuid(id),
+            });
+        }
+        // Not inserted: the stored row is the first delivery.
         let stored = Inbox::find()
             .filter(inbox::Column::Provider.eq(event.provider.as_str()))
             .filter(inbox::Column::ProviderEventId.eq(event.provider_event_id.as_str()))
