@@ -13,6 +13,7 @@
 //! **Must not depend on** the domain or any adapter: the schema is plain DDL.
 
 mod m20261126_000001_initial;
+mod m20261126_000002_org_telephony;
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DatabaseConnection;
@@ -32,9 +33,12 @@ pub struct Migrator<const DIM: u32>;
 #[async_trait::async_trait]
 impl<const DIM: u32> MigratorTrait for Migrator<DIM> {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_initial::Migration {
-            embedding_dimension: DIM,
-        })]
+        vec![
+            Box::new(m20261126_000001_initial::Migration {
+                embedding_dimension: DIM,
+            }),
+            Box::new(m20261126_000002_org_telephony::Migration),
+        ]
     }
 }
 
@@ -69,11 +73,12 @@ pub async fn run(db: &DatabaseConnection, dimension: u32) -> Result<(), MigrateE
 }
 
 /// The name of the newest migration.
-pub const SCHEMA_VERSION: &str = "m20261126_000001_initial";
+pub const SCHEMA_VERSION: &str = "m20261126_000002_org_telephony";
 
 /// A fingerprint of every migration's source: changes whenever the schema does,
 /// even while a migration is still being written (test templates are keyed by it).
-pub const SCHEMA_FINGERPRINT: u64 = fnv1a(include_str!("m20261126_000001_initial.rs").as_bytes());
+pub const SCHEMA_FINGERPRINT: u64 = fnv1a(include_str!("m20261126_000001_initial.rs").as_bytes())
+    ^ fnv1a(include_str!("m20261126_000002_org_telephony.rs").as_bytes()).rotate_left(1);
 
 const fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

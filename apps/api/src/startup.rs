@@ -11,6 +11,7 @@ use iace_app::calls::CallService;
 use iace_app::calls::VoicemailAction;
 use iace_app::customers::CustomerService;
 use iace_app::experiments::ExperimentService;
+use iace_app::orgs::OrgService;
 use iace_app::patterns::PatternService;
 use iace_app::personas::PersonaService;
 use iace_app::webhooks::{WebhookConfig, WebhookService};
@@ -123,6 +124,10 @@ pub fn state_with(
             .unwrap_or_default(),
     ));
     let webhooks = webhooks.with_billing(billing.clone());
+    let orgs = Arc::new(OrgService::new(
+        Arc::new(store.clone()),
+        Arc::new(SystemClock),
+    ));
     // Hot reads (a customer by phone and a persona on every inbound call) go
     // through the shared cache when Redis is configured, an in-process one
     // otherwise.
@@ -162,6 +167,7 @@ pub fn state_with(
         providers,
         webhooks: Arc::new(webhooks),
         billing,
+        orgs,
     })
 }
 

@@ -17,6 +17,7 @@ pub mod calls;
 pub mod customers;
 pub mod error;
 pub mod experiments;
+pub mod orgs;
 pub mod patterns;
 pub mod personas;
 pub mod webhooks;

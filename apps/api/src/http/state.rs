@@ -41,4 +41,6 @@ pub struct AppState {
     pub webhooks: Arc<iace_app::webhooks::WebhookService>,
     /// The organisation's plan and billing.
     pub billing: Arc<iace_app::billing::BillingService>,
+    /// The organisation's own settings.
+    pub orgs: Arc<iace_app::orgs::OrgService>,
 }

@@ -319,3 +319,110 @@ async fn forged_and_stale_stripe_webhooks_are_refused() {
         "provider_not_configured",
     );
 }
+
+#[tokio::test]
+async fn telephony_settings_are_read_by_members_and_set_by_admins() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (a, b) = (app.org("Acme").await, app.org("Other").await);
+    let (status, empty) = app.get("/v1/org/telephony", &a.api_key).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        empty,
+        json!({"numbers": [], "connection_id": null, "media_base_url": null, "voicemail_message": null})
+    );
+
+    let settings = json!({
+        "numbers": ["+1 (415) 555-0100", "+14155550101"],
+        "connection_id": "1494404757140276705",
+        "media_base_url": "wss://media.acme.example.com",
+        "voicemail_message": "Hi, this is Acme. Please call us back."
+    });
+    let (status, saved, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/org/telephony",
+            Some(&a.api_key),
+            Some(settings),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(
+        saved["numbers"],
+        json!(["+14155550100", "+14155550101"]),
+        "normalised"
+    );
+    let (_, read) = app.get("/v1/org/telephony", &a.api_key).await;
+    assert_eq!(read, saved);
+
+    // Another organisation cannot take a number.
+    let (status, problem, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/org/telephony",
+            Some(&b.api_key),
+            Some(json!({"numbers": ["+14155550101"]})),
+        )
+        .await;
+    assert_problem(status, &problem, StatusCode::CONFLICT, "number_taken");
+    // Invalid fields, every one reported.
+    let (status, problem, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/org/telephony",
+            Some(&b.api_key),
+            Some(json!({"numbers": ["not a number"]})),
+        )
+        .await;
+    assert_problem(
+        status,
+        &problem,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(problem["errors"][0]["field"], "numbers[0]");
+    let (status, problem, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/org/telephony",
+            Some(&b.api_key),
+            Some(json!({"media_base_url": "http://insecure", "voicemail_message": ""})),
+        )
+        .await;
+    assert_problem(
+        status,
+        &problem,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let fields: Vec<_> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].clone())
+        .collect();
+    assert_eq!(
+        fields,
+        vec![json!("media_base_url"), json!("voicemail_message")]
+    );
+    // A member may read but not change them.
+    let (status, key) = app
+        .post(
+            "/v1/api-keys",
+            &a.api_key,
+            json!({"name": "ops", "role": "member"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let member = key["secret"].as_str().expect("secret");
+    let (status, _) = app.get("/v1/org/telephony", member).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/org/telephony",
+            Some(member),
+            Some(json!({})),
+        )
+        .await;
+    assert_problem(status, &problem, StatusCode::FORBIDDEN, "forbidden");
+}

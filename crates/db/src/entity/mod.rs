@@ -13,6 +13,8 @@ pub(crate) mod experiment_outcomes;
 pub(crate) mod experiment_variants;
 pub(crate) mod experiments;
 pub(crate) mod learned_patterns;
+pub(crate) mod org_phone_numbers;
+pub(crate) mod org_telephony;
 pub(crate) mod organizations;
 pub(crate) mod pattern_uses;
 pub(crate) mod personas;

@@ -19,7 +19,10 @@ pub use customer::{Customer, CustomerTier};
 pub use embedding::{Embedding, EmbeddingError};
 pub use experiment::{Experiment, ExperimentMetric, ExperimentStatus, Variant};
 pub use memory::{CustomerMemory, Importance, InvalidImportance};
-pub use org::{ApiKey, Organization, RefreshToken, Role, SecretHash, UnknownRole, User};
+pub use org::{
+    ApiKey, Organization, RefreshToken, Role, SecretHash, TelephonySettings,
+    TelephonySettingsError, UnknownRole, User,
+};
 pub use pattern::{LearnedPattern, PatternKind};
 pub use persona::{Persona, PersonaError, Style, Voice};
 pub use transcript::{Speaker, TranscriptEntry};

@@ -264,3 +264,137 @@ mod tests {
         assert!(!t.is_usable(now));
     }
 }
+
+/// How an organisation's calls are placed and answered.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TelephonySettings {
+    /// The numbers it answers on (an inbound call to one of them is its call)
+    /// and may call from; each belongs to one organisation at most.
+    pub numbers: Vec<crate::PhoneNumber>,
+    /// Its Telnyx Call Control application id, when not the deployment's.
+    pub connection_id: Option<String>,
+    /// Where the provider streams call audio to (`wss://…`), when not the
+    /// deployment's.
+    pub media_base_url: Option<String>,
+    /// Said when a machine answers an outbound call; `None` hangs up.
+    pub voicemail_message: Option<String>,
+}
+
+/// Why telephony settings are invalid (each names its field).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TelephonySettingsError {
+    /// More numbers than [`TelephonySettings::MAX_NUMBERS`].
+    #[error("at most {max} numbers")]
+    TooManyNumbers {
+        /// The limit.
+        max: usize,
+    },
+    /// A number listed twice.
+    #[error("a number is listed twice")]
+    DuplicateNumber,
+    /// The connection id is empty or too long.
+    #[error("the connection id must be 1 to 100 characters")]
+    ConnectionId,
+    /// The media URL is not a `wss://` URL or is too long.
+    #[error("the media base URL must be a wss:// URL of at most 2000 characters")]
+    MediaBaseUrl,
+    /// The voicemail message is empty or too long.
+    #[error("the voicemail message must be 1 to 1000 characters")]
+    VoicemailMessage,
+}
+
+impl TelephonySettingsError {
+    /// The field at fault.
+    #[must_use]
+    pub const fn field(&self) -> &'static str {
+        match self {
+            Self::TooManyNumbers { .. } | Self::DuplicateNumber => "numbers",
+            Self::ConnectionId => "connection_id",
+            Self::MediaBaseUrl => "media_base_url",
+            Self::VoicemailMessage => "voicemail_message",
+        }
+    }
+}
+
+impl TelephonySettings {
+    /// Numbers an organisation may hold.
+    pub const MAX_NUMBERS: usize = 100;
+
+    /// Every broken bound, not just the first.
+    #[must_use]
+    pub fn validate(&self) -> Vec<TelephonySettingsError> {
+        let mut errors = Vec::new();
+        if self.numbers.len() > Self::MAX_NUMBERS {
+            errors.push(TelephonySettingsError::TooManyNumbers {
+                max: Self::MAX_NUMBERS,
+            });
+        }
+        let mut seen = std::collections::HashSet::new();
+        if !self.numbers.iter().all(|n| seen.insert(n.as_str())) {
+            errors.push(TelephonySettingsError::DuplicateNumber);
+        }
+        if self
+            .connection_id
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty() || c.chars().count() > 100)
+        {
+            errors.push(TelephonySettingsError::ConnectionId);
+        }
+        if self
+            .media_base_url
+            .as_deref()
+            .is_some_and(|u| !u.starts_with("wss://") || u.len() <= 6 || u.len() > 2_000)
+        {
+            errors.push(TelephonySettingsError::MediaBaseUrl);
+        }
+        if self
+            .voicemail_message
+            .as_deref()
+            .is_some_and(|m| m.trim().is_empty() || m.chars().count() > 1_000)
+        {
+            errors.push(TelephonySettingsError::VoicemailMessage);
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod telephony_tests {
+    use super::*;
+
+    fn number(raw: &str) -> crate::PhoneNumber {
+        crate::PhoneNumber::parse(raw).expect("number")
+    }
+
+    #[test]
+    fn every_broken_bound_is_reported() {
+        assert!(TelephonySettings::default().validate().is_empty());
+        let bad = TelephonySettings {
+            numbers: vec![number("+14155550100"), number("+14155550100")],
+            connection_id: Some("  ".into()),
+            media_base_url: Some("http://media.example.com".into()),
+            voicemail_message: Some("x".repeat(1_001)),
+        };
+        let fields: Vec<_> = bad
+            .validate()
+            .iter()
+            .map(TelephonySettingsError::field)
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                "numbers",
+                "connection_id",
+                "media_base_url",
+                "voicemail_message"
+            ]
+        );
+        let good = TelephonySettings {
+            numbers: vec![number("+14155550100")],
+            connection_id: Some("1494404757140276705".into()),
+            media_base_url: Some("wss://iace.example.com".into()),
+            voicemail_message: Some("Please call us back.".into()),
+        };
+        assert!(good.validate().is_empty());
+    }
+}

@@ -748,6 +748,34 @@ pub trait OrgRepository: Send + Sync {
     /// has it; [`StoreError::Unavailable`].
     async fn set_billing_ref(&self, id: OrgId, billing_ref: &str) -> Result<(), StoreError>;
 
+    /// The organisation's telephony settings (defaults when never set).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown organisation;
+    /// [`StoreError::Unavailable`].
+    async fn telephony(&self, id: OrgId) -> Result<crate::TelephonySettings, StoreError>;
+
+    /// Replaces the organisation's telephony settings, its numbers included,
+    /// atomically.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`]; [`StoreError::AlreadyExists`] when a number
+    /// belongs to another organisation (nothing is changed);
+    /// [`StoreError::Unavailable`].
+    async fn set_telephony(
+        &self,
+        id: OrgId,
+        settings: &crate::TelephonySettings,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The organisation a number belongs to, for a **verified telephony
+    /// webhook** about an inbound call (which carries no tenant).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn org_for_number(&self, number: &PhoneNumber) -> Result<Option<OrgId>, StoreError>;
+
     /// Finds the org for a **verified billing webhook**, which carries no tenant.
     ///
     /// # Errors
