@@ -86,6 +86,11 @@ pub struct CallsConfig {
     pub voicemail_message: Option<String>,
     /// How often the webhook worker looks for events to (re)process (ms).
     pub worker_interval_ms: u64,
+    /// Where the telephony provider streams call audio to (`wss://host`):
+    /// inbound calls are answered with a stream to `{this}/media/{call_id}`
+    /// unless the organisation's settings name their own base URL; with
+    /// neither, they are answered without a stream.
+    pub media_base_url: Option<String>,
 }
 
 impl Default for CallsConfig {
@@ -93,6 +98,7 @@ impl Default for CallsConfig {
         Self {
             voicemail_message: None,
             worker_interval_ms: 1_000,
+            media_base_url: None,
         }
     }
 }

@@ -97,6 +97,11 @@ pub fn state_with(
         config.server.read_cache_ttl_ms,
     ))
     .with_bus(bus)
+    .with_inbound(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        config.calls.media_base_url.clone(),
+    )
     .with_voicemail(match &config.calls.voicemail_message {
         Some(message) => VoicemailAction::LeaveMessage {
             message: message.clone(),

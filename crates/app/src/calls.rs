@@ -14,14 +14,17 @@ use iace_domain::call::{
     Call, CallDirection, CallEvent, CallEventRecord, CallStatus, EventSource, NewCall, Notice,
     TransitionError, TransitionOutcome,
 };
+use iace_domain::experiment::{self, AssignmentKey};
 use iace_domain::ports::{
-    AgentRepository, BusEvent, BusEventKind, CallFilter, CallHandle, CallLocator, CallRepository,
-    Clock, CommandOutcome, CustomerRepository, DialRequest, EventBus, MachineDetection,
-    MachineDetectionResult, Page, PageRequest, PersonaRepository, ProviderError, StoreError,
-    TelephonyEvent, TelephonyEventKind, TelephonyGateway, TranscriptRepository, TransferTarget,
+    AgentRepository, AnswerOptions, BusEvent, BusEventKind, CallFilter, CallHandle, CallLocator,
+    CallRepository, Clock, CommandOutcome, CustomerRepository, DialRequest, EventBus,
+    ExperimentRepository, MachineDetection, MachineDetectionResult, MediaStreamSpec, OrgRepository,
+    Page, PageRequest, PersonaRepository, ProviderError, StoreError, TelephonyEvent,
+    TelephonyEventKind, TelephonyGateway, TranscriptRepository, TransferTarget,
 };
 use iace_domain::{
-    AgentId, Availability, CallId, OrgId, PersonaId, PhoneNumber, Role, TranscriptEntry,
+    AgentId, Availability, CallId, ExperimentId, OrgId, PersonaId, PhoneNumber, Role,
+    TranscriptEntry, VariantId,
 };
 
 use crate::auth::Principal;
@@ -191,6 +194,16 @@ pub struct CallService {
     cache: Arc<DetailsCache>,
     bus: Option<Arc<dyn EventBus>>,
     voicemail: VoicemailAction,
+    inbound: Option<Inbound>,
+}
+
+/// What answering inbound calls needs: which organisation a number belongs
+/// to, its experiments (to pick the persona), and where media streams go.
+#[derive(Clone)]
+struct Inbound {
+    orgs: Arc<dyn OrgRepository>,
+    experiments: Arc<dyn ExperimentRepository>,
+    media_base_url: Option<String>,
 }
 
 /// What to do when answering-machine detection says a machine answered an
@@ -269,7 +282,28 @@ impl CallService {
             cache: Arc::new(DetailsCache::default()),
             bus: None,
             voicemail: VoicemailAction::default(),
+            inbound: None,
         }
+    }
+
+    /// Answers inbound calls: a call to one of an organisation's numbers is
+    /// created for it, linked to the customer calling, given a persona by the
+    /// organisation's running experiment, and answered with a bidirectional
+    /// media stream to `{media_base_url}/media/{call_id}` (the
+    /// organisation's own base URL first, then this deployment's).
+    #[must_use]
+    pub fn with_inbound(
+        mut self,
+        orgs: Arc<dyn OrgRepository>,
+        experiments: Arc<dyn ExperimentRepository>,
+        media_base_url: Option<String>,
+    ) -> Self {
+        self.inbound = Some(Inbound {
+            orgs,
+            experiments,
+            media_base_url,
+        });
+        self
     }
 
     /// Publishes every status change (and the provider's notices) on `bus`,
@@ -287,6 +321,24 @@ impl CallService {
     pub fn with_voicemail(mut self, action: VoicemailAction) -> Self {
         self.voicemail = action;
         self
+    }
+
+    /// The voicemail action for `org`: its own message when its telephony
+    /// settings have one, the deployment's action otherwise.
+    async fn voicemail_for(&self, org: OrgId) -> VoicemailAction {
+        if let Some(inbound) = &self.inbound {
+            match inbound.orgs.telephony(org).await {
+                Ok(settings) => {
+                    if let Some(message) = settings.voicemail_message {
+                        return VoicemailAction::LeaveMessage { message };
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(org_id = %org, error = %err, "could not read telephony settings");
+                }
+            }
+        }
+        self.voicemail.clone()
     }
 
     /// Publishes `kind` for `call` (best effort: a bus failure is logged).
@@ -330,6 +382,14 @@ impl CallService {
             (None, None) => None,
         };
         let Some(call) = located else {
+            if let TelephonyEventKind::Initiated {
+                direction: CallDirection::Inbound,
+                from,
+                to,
+            } = &event.kind
+            {
+                return self.answer_inbound(event, from.as_ref(), to.as_ref()).await;
+            }
             tracing::info!(
                 event_type = %event.event_type,
                 "telephony event for no known call; ignored"
@@ -436,6 +496,134 @@ impl CallService {
         })
     }
 
+    /// An inbound call reported by `call.initiated`: creates it for the
+    /// organisation that owns the called number and answers it.
+    async fn answer_inbound(
+        &self,
+        event: &TelephonyEvent,
+        from: Option<&PhoneNumber>,
+        to: Option<&PhoneNumber>,
+    ) -> Result<Disposition, AppError> {
+        let (Some(inbound), Some(to)) = (&self.inbound, to) else {
+            tracing::info!("inbound call to no number we answer; ignored");
+            return Ok(Disposition::UnknownCall);
+        };
+        let Some(org) = inbound.orgs.org_for_number(to).await? else {
+            tracing::info!(to = %to, "inbound call to a number no organisation owns; ignored");
+            return Ok(Disposition::UnknownCall);
+        };
+        let Some(from) = from else {
+            // A call needs the caller's number; a withheld caller id is not
+            // answered (the provider's own handling applies).
+            tracing::warn!(org_id = %org, "inbound call with a withheld caller id; not answered");
+            return Ok(Disposition::UnknownCall);
+        };
+        let customer = self.customers.find_by_phone(org, from).await?;
+        let key = match &customer {
+            Some(c) => AssignmentKey::Customer(c.id),
+            None => AssignmentKey::Phone(from.clone()),
+        };
+        let (assignment, persona_id) = self.pick_persona(inbound, org, &key).await?;
+        let now = self.clock.now();
+        let call = Call::new(
+            NewCall {
+                org_id: org,
+                direction: CallDirection::Inbound,
+                from: from.clone(),
+                to: to.clone(),
+                customer_id: customer.map(|c| c.id),
+                persona_id,
+                assignment,
+                provider_call_id: event.provider_call_id.clone(),
+                provider_session_id: event.provider_session_id.clone(),
+            },
+            now,
+        );
+        match self.calls.create(&call).await {
+            Ok(()) => {}
+            // The provider call id is taken: the call exists (a concurrent
+            // delivery created it); this event is then a duplicate.
+            Err(StoreError::AlreadyExists { .. }) => return Ok(Disposition::Recorded),
+            Err(other) => return Err(other.into()),
+        }
+        let source = EventSource::Webhook {
+            provider_event_id: event.id.clone(),
+        };
+        let (call, _) = self
+            .apply(
+                call,
+                CallEvent::Ringing,
+                source,
+                Some(event.occurred_at),
+                |_| {},
+            )
+            .await?;
+        let settings = inbound.orgs.telephony(org).await?;
+        let base = settings
+            .media_base_url
+            .or_else(|| inbound.media_base_url.clone());
+        let media_stream = base.map(|base| MediaStreamSpec {
+            url: format!("{}/media/{}", base.trim_end_matches('/'), call.id),
+            format: iace_domain::ports::AudioFormat::TELEPHONY,
+        });
+        // Answered after the webhook's 200 (the provider wants it within 2 s).
+        let this = self.clone();
+        tokio::spawn(async move { this.answer(call, media_stream).await });
+        Ok(Disposition::Applied)
+    }
+
+    /// The persona of the organisation's first running experiment for this
+    /// caller (sticky per caller), or none.
+    async fn pick_persona(
+        &self,
+        inbound: &Inbound,
+        org: OrgId,
+        key: &AssignmentKey,
+    ) -> Result<(Option<(ExperimentId, VariantId)>, Option<PersonaId>), AppError> {
+        let running = inbound.experiments.running(org).await?;
+        let Some(experiment) = running.first() else {
+            return Ok((None, None));
+        };
+        let Ok(variant) = experiment::assign(experiment, key) else {
+            return Ok((None, None));
+        };
+        let subject = match key {
+            AssignmentKey::Customer(id) => id.to_string(),
+            AssignmentKey::Phone(number) => number.as_str().to_owned(),
+        };
+        let kept = inbound
+            .experiments
+            .assign(org, experiment.id, &subject, variant.id, self.clock.now())
+            .await?;
+        let chosen = experiment
+            .variants
+            .iter()
+            .find(|v| v.id == kept)
+            .unwrap_or(variant);
+        Ok((Some((experiment.id, chosen.id)), Some(chosen.persona_id)))
+    }
+
+    /// Answers an inbound call; a failed answer fails the call.
+    async fn answer(&self, call: Call, media_stream: Option<MediaStreamSpec>) {
+        let Some(handle) = handle(&call) else { return };
+        match self
+            .telephony
+            .answer(&handle, &AnswerOptions { media_stream })
+            .await
+        {
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(call_id = %call.id, error = %err, "answering failed");
+                if let Err(err) = self
+                    .apply(call, CallEvent::Failed, EventSource::Runtime, None, |_| {})
+                    .await
+                {
+                    tracing::warn!(error = %err, "could not record the failed answer");
+                }
+            }
+        }
+    }
+
     /// Whether `event` is already in its call's history (a webhook event
     /// processed before, by another attempt): processing it again would
     /// repeat its notices and commands.
@@ -473,7 +661,8 @@ impl CallService {
             return;
         }
         let Some(handle) = handle(call) else { return };
-        let command = match (&self.voicemail, kind) {
+        let voicemail = self.voicemail_for(call.org_id).await;
+        let command = match (&voicemail, kind) {
             (
                 VoicemailAction::HangUp,
                 TelephonyEventKind::MachineDetected {
@@ -628,7 +817,7 @@ impl CallService {
             from: call.from.clone(),
             to: call.to.clone(),
             media_stream: None,
-            machine_detection: match self.voicemail {
+            machine_detection: match self.voicemail_for(call.org_id).await {
                 VoicemailAction::HangUp => MachineDetection::Detect,
                 VoicemailAction::LeaveMessage { .. } => MachineDetection::DetectWithGreetingEnd,
             },

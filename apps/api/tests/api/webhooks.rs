@@ -642,3 +642,221 @@ fn event_json_for(event: &iace_domain::ports::TelephonyEvent, placed: &Placed) -
     body["data"]["id"] = json!(event.id);
     body
 }
+
+fn persona_body(name: &str) -> Value {
+    json!({
+        "name": name,
+        "voice": {"name": "aura-2-thalia-en", "speed": 1.0},
+        "system_prompt": "You help customers of Acme with billing questions.",
+        "greeting": "Hi, this is Acme. How can I help?",
+        "style": "friendly",
+        "language": "en-US"
+    })
+}
+
+/// A Telnyx `call.initiated` for an incoming call the provider created.
+fn incoming(provider_call_id: &str, from: &str, to: &str) -> Value {
+    json!({
+        "data": {
+            "record_type": "event",
+            "event_type": "call.initiated",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "occurred_at": chrono::Utc::now().to_rfc3339(),
+            "payload": {
+                "call_control_id": provider_call_id,
+                "call_session_id": uuid::Uuid::new_v4().to_string(),
+                "connection_id": "conn-1",
+                "direction": "incoming", "state": "parked",
+                "from": from, "to": to, "client_state": null
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn an_inbound_call_is_created_for_the_number_owner_linked_assigned_and_answered() {
+    let (app, telnyx, org) = setup(Backend::Sqlite).await;
+    let (s, body, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/org/telephony",
+            Some(&org.api_key),
+            Some(json!({"numbers": ["+14155550100"], "media_base_url": "wss://media.acme.example.com"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, customer) = app
+        .post(
+            "/v1/customers",
+            &org.api_key,
+            json!({"phone": "+442079460958", "name": "Jane"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{customer}");
+    let (_, control) = app
+        .post("/v1/personas", &org.api_key, persona_body("Sam"))
+        .await;
+    let (_, treatment) = app
+        .post("/v1/personas", &org.api_key, persona_body("Alex"))
+        .await;
+    let (s, experiment) = app
+        .post(
+            "/v1/experiments",
+            &org.api_key,
+            json!({"name": "greeting", "metric": "conversion", "variants": [
+                {"name": "control", "persona_id": control["id"], "weight": 50, "is_control": true},
+                {"name": "alex", "persona_id": treatment["id"], "weight": 50},
+            ]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{experiment}");
+    let (s, started, _) = app
+        .call(
+            reqwest::Method::POST,
+            &format!(
+                "/v1/experiments/{}/start",
+                experiment["id"].as_str().expect("id")
+            ),
+            Some(&org.api_key),
+            None,
+        )
+        .await;
+    assert!(s.is_success(), "{started}");
+
+    let provider_call_id = format!("v3:{}", uuid::Uuid::new_v4().simple());
+    let initiated = incoming(&provider_call_id, "+442079460958", "+14155550100");
+    assert_eq!(deliver(&app, &telnyx, &initiated).await, "processed");
+    assert_eq!(deliver(&app, &telnyx, &initiated).await, "duplicate");
+    assert_eq!(telnyx.wait_for("answer", 1).await, 1, "answered");
+    let answer = telnyx
+        .server
+        .received_requests()
+        .await
+        .expect("requests")
+        .into_iter()
+        .find(|r| r.url.path().ends_with("/actions/answer"))
+        .expect("answer command");
+    let answer: Value = answer.body_json().expect("json");
+    let (s, list) = app.get("/v1/calls?direction=inbound", &org.api_key).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let call = &list["items"][0];
+    let call_id = call["id"].as_str().expect("call id");
+    assert_eq!(
+        answer["stream_url"],
+        format!("wss://media.acme.example.com/media/{call_id}")
+    );
+    assert_eq!(answer["stream_bidirectional_mode"], "rtp");
+    assert_eq!(call["status"], "ringing");
+    assert_eq!(call["customer_id"], customer["id"]);
+    assert_eq!(call["experiment_id"], experiment["id"]);
+    let persona = call["persona_id"].clone();
+    assert!(
+        persona == control["id"] || persona == treatment["id"],
+        "{persona}"
+    );
+
+    // The rest of the call follows its provider id.
+    let placed = Placed {
+        id: call_id.to_owned(),
+        provider_call_id: provider_call_id.clone(),
+    };
+    let mut answered = event("call.answered", &placed, json!({}));
+    answered["data"]["payload"]["client_state"] = Value::Null;
+    deliver(&app, &telnyx, &answered).await;
+    let mut hangup = event(
+        "call.hangup",
+        &placed,
+        json!({"hangup_cause": "normal_clearing", "hangup_source": "caller"}),
+    );
+    hangup["data"]["payload"]["client_state"] = Value::Null;
+    deliver(&app, &telnyx, &hangup).await;
+    let details = call_details(&app, &org, call_id).await;
+    assert_eq!(details["status"], "completed");
+    assert_eq!(details["direction"], "inbound");
+
+    // A second call from the same caller keeps the persona (sticky).
+    let second_id = format!("v3:{}", uuid::Uuid::new_v4().simple());
+    deliver(
+        &app,
+        &telnyx,
+        &incoming(&second_id, "+442079460958", "+14155550100"),
+    )
+    .await;
+    let (_, list) = app.get("/v1/calls?direction=inbound", &org.api_key).await;
+    let personas: Vec<Value> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| c["persona_id"].clone())
+        .collect();
+    assert_eq!(personas.len(), 2);
+    assert_eq!(personas[0], personas[1]);
+
+    // A call to a number nobody owns is ignored.
+    assert_eq!(
+        deliver(
+            &app,
+            &telnyx,
+            &incoming("v3:stranger", "+442079460958", "+14155550199")
+        )
+        .await,
+        "ignored"
+    );
+}
+
+async fn call_details(app: &TestApp, org: &Org, id: &str) -> Value {
+    let (status, body) = app.get(&format!("/v1/calls/{id}"), &org.api_key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn an_organisations_own_voicemail_message_is_left() {
+    let (app, telnyx, org) = setup(Backend::Sqlite).await;
+    let (s, body, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/org/telephony",
+            Some(&org.api_key),
+            Some(json!({"voicemail_message": "Acme here, please call back."})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let placed = place(&app, &org).await;
+    let dial: Value = telnyx.server.received_requests().await.expect("requests")[0]
+        .body_json()
+        .expect("dial body");
+    assert_eq!(dial["answering_machine_detection"], "greeting_end");
+    deliver(&app, &telnyx, &event("call.answered", &placed, json!({}))).await;
+    deliver(
+        &app,
+        &telnyx,
+        &event(
+            "call.machine.detection.ended",
+            &placed,
+            json!({"result": "machine"}),
+        ),
+    )
+    .await;
+    deliver(
+        &app,
+        &telnyx,
+        &event(
+            "call.machine.greeting.ended",
+            &placed,
+            json!({"result": "ended"}),
+        ),
+    )
+    .await;
+    assert_eq!(telnyx.wait_for("speak", 1).await, 1);
+    let speak = telnyx
+        .server
+        .received_requests()
+        .await
+        .expect("requests")
+        .into_iter()
+        .find(|r| r.url.path().ends_with("/actions/speak"))
+        .expect("speak");
+    let speak: Value = speak.body_json().expect("json");
+    assert_eq!(speak["payload"], "Acme here, please call back.");
+}
