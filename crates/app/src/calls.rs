@@ -24,7 +24,7 @@ use iace_domain::ports::{
 };
 use iace_domain::{
     AgentId, Availability, CallId, ExperimentId, OrgId, PersonaId, PhoneNumber, Role,
-    TranscriptEntry, VariantId,
+    TelephonySettings, TranscriptEntry, VariantId,
 };
 
 use crate::auth::Principal;
@@ -323,22 +323,31 @@ impl CallService {
         self
     }
 
-    /// The voicemail action for `org`: its own message when its telephony
-    /// settings have one, the deployment's action otherwise.
-    async fn voicemail_for(&self, org: OrgId) -> VoicemailAction {
-        if let Some(inbound) = &self.inbound {
-            match inbound.orgs.telephony(org).await {
-                Ok(settings) => {
-                    if let Some(message) = settings.voicemail_message {
-                        return VoicemailAction::LeaveMessage { message };
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(org_id = %org, error = %err, "could not read telephony settings");
-                }
+    /// The organisation's telephony settings, when this service knows
+    /// organisations (a read failure is logged and counts as none).
+    async fn org_telephony(&self, org: OrgId) -> Option<TelephonySettings> {
+        let inbound = self.inbound.as_ref()?;
+        match inbound.orgs.telephony(org).await {
+            Ok(settings) => Some(settings),
+            Err(err) => {
+                tracing::warn!(org_id = %org, error = %err, "could not read telephony settings");
+                None
             }
         }
-        self.voicemail.clone()
+    }
+
+    /// The voicemail action: the organisation's own message when its
+    /// settings have one, the deployment's action otherwise.
+    fn voicemail_from(&self, settings: Option<&TelephonySettings>) -> VoicemailAction {
+        match settings.and_then(|s| s.voicemail_message.clone()) {
+            Some(message) => VoicemailAction::LeaveMessage { message },
+            None => self.voicemail.clone(),
+        }
+    }
+
+    async fn voicemail_for(&self, org: OrgId) -> VoicemailAction {
+        let settings = self.org_telephony(org).await;
+        self.voicemail_from(settings.as_ref())
     }
 
     /// Publishes `kind` for `call` (best effort: a bus failure is logged).
@@ -737,8 +746,10 @@ impl CallService {
     /// come later from the provider's webhooks.
     ///
     /// # Errors
-    /// Forbidden below member; Validation when `to` equals `from` or the persona
-    /// is not in the organisation (`persona_id`); Conflict
+    /// Forbidden below member; Validation when `to` equals `from`, when `from`
+    /// is not one of the organisation's numbers (once it has listed some:
+    /// `not_an_org_number`), or the persona is not in the organisation
+    /// (`persona_id`); Conflict
     /// `idempotency_key_reused` when the key was used for a call with other
     /// numbers or persona; Provider (`dial_failed`, the
     /// call id in the message) when the provider refused or failed the dial —
@@ -764,6 +775,16 @@ impl CallService {
                 }
                 Err(other) => return Err(other.into()),
             }
+        }
+        if let Some(settings) = self.org_telephony(who.org_id).await
+            && !settings.numbers.is_empty()
+            && !settings.numbers.contains(&input.from)
+        {
+            return Err(AppError::invalid(
+                "from",
+                "not_an_org_number",
+                "calls are placed from one of the organisation's numbers (PUT /v1/org/telephony)",
+            ));
         }
         let customer = self.customers.find_by_phone(who.org_id, &input.to).await?;
         let call = Call::new(
@@ -812,16 +833,18 @@ impl CallService {
 
     /// Dials a freshly created call and records the result.
     async fn dial(&self, call: Call) -> Result<Call, AppError> {
+        let settings = self.org_telephony(call.org_id).await;
         let request = DialRequest {
             call_id: call.id,
             from: call.from.clone(),
             to: call.to.clone(),
             media_stream: None,
-            machine_detection: match self.voicemail_for(call.org_id).await {
+            machine_detection: match self.voicemail_from(settings.as_ref()) {
                 VoicemailAction::HangUp => MachineDetection::Detect,
                 VoicemailAction::LeaveMessage { .. } => MachineDetection::DetectWithGreetingEnd,
             },
             ring_timeout: RING_TIMEOUT,
+            connection: settings.and_then(|s| s.connection_id),
         };
         match self.telephony.dial(&request).await {
             Ok(response) => {

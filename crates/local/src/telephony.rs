@@ -286,6 +286,7 @@ mod tests {
             media_stream: None,
             machine_detection: MachineDetection::Disabled,
             ring_timeout: Duration::from_secs(30),
+            connection: None,
         }
     }
 

@@ -130,6 +130,7 @@ impl TelephonyFixture for Local {
             media_stream: None,
             machine_detection: MachineDetection::Disabled,
             ring_timeout: std::time::Duration::from_secs(30),
+            connection: None,
         };
         let dialled = telephony.dial(&request).await.expect("dial");
         let call = CallHandle {

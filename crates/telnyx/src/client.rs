@@ -168,7 +168,7 @@ impl TelephonyGateway for TelnyxGateway {
             MachineDetection::DetectWithGreetingEnd => "greeting_end",
         };
         let body = wire::Dial {
-            connection_id: &self.connection_id,
+            connection_id: request.connection.as_deref().unwrap_or(&self.connection_id),
             to: request.to.as_str(),
             from: request.from.as_str(),
             client_state: &state,

@@ -168,6 +168,7 @@ fn dial_request() -> DialRequest {
         }),
         machine_detection: MachineDetection::Detect,
         ring_timeout: Duration::from_secs(30),
+        connection: None,
     }
 }
 

@@ -811,21 +811,41 @@ async fn call_details(app: &TestApp, org: &Org, id: &str) -> Value {
 }
 
 #[tokio::test]
-async fn an_organisations_own_voicemail_message_is_left() {
+async fn an_organisations_own_settings_shape_its_outbound_calls() {
     let (app, telnyx, org) = setup(Backend::Sqlite).await;
     let (s, body, _) = app
         .call(
             reqwest::Method::PUT,
             "/v1/org/telephony",
             Some(&org.api_key),
-            Some(json!({"voicemail_message": "Acme here, please call back."})),
+            Some(json!({
+                "numbers": ["+14155550100"],
+                "connection_id": "acme-connection",
+                "voicemail_message": "Acme here, please call back."
+            })),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
+    // Calls go out from the organisation's numbers only.
+    let (s, problem) = app
+        .post(
+            "/v1/calls",
+            &org.api_key,
+            json!({"to": "+442079460958", "from": "+14155550999"}),
+        )
+        .await;
+    assert_problem(
+        s,
+        &problem,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(problem["errors"][0]["code"], "not_an_org_number");
     let placed = place(&app, &org).await;
     let dial: Value = telnyx.server.received_requests().await.expect("requests")[0]
         .body_json()
         .expect("dial body");
+    assert_eq!(dial["connection_id"], "acme-connection");
     assert_eq!(dial["answering_machine_detection"], "greeting_end");
     deliver(&app, &telnyx, &event("call.answered", &placed, json!({}))).await;
     deliver(

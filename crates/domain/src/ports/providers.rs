@@ -207,6 +207,9 @@ pub struct DialRequest {
     pub machine_detection: MachineDetection,
     /// Give up ringing after this long.
     pub ring_timeout: Duration,
+    /// The provider connection (Telnyx Call Control application) to dial
+    /// through, when the organisation has its own; the adapter's otherwise.
+    pub connection: Option<String>,
 }
 
 /// The provider's ids for a dialled call.

@@ -39,6 +39,7 @@ fn dial_request(to: &str) -> DialRequest {
         media_stream: Some(stream()),
         machine_detection: MachineDetection::Detect,
         ring_timeout: Duration::from_secs(30),
+        connection: None,
     }
 }
 
