@@ -495,9 +495,16 @@ impl CallService {
         }
         // Provider commands run after the answer (the provider wants its
         // webhook acknowledged within 2 s; a command may take longer).
-        let this = self.clone();
-        let kind = event.kind.clone();
-        tokio::spawn(async move { this.voicemail_step(&call, &kind).await });
+        if matches!(
+            event.kind,
+            TelephonyEventKind::MachineDetected { .. }
+                | TelephonyEventKind::MachineGreetingEnded { .. }
+                | TelephonyEventKind::SpeakEnded { .. }
+        ) {
+            let this = self.clone();
+            let kind = event.kind.clone();
+            tokio::spawn(async move { this.voicemail_step(&call, &kind).await });
+        }
         Ok(if applied {
             Disposition::Applied
         } else {
@@ -666,7 +673,14 @@ impl CallService {
     /// reports: machine detected → hang up, or wait for the greeting → speak
     /// → hang up after the message.
     async fn voicemail_step(&self, call: &Call, kind: &TelephonyEventKind) {
-        if call.is_ended() || call.direction != CallDirection::Outbound {
+        let relevant = matches!(
+            kind,
+            TelephonyEventKind::MachineDetected {
+                result: MachineDetectionResult::Machine
+            } | TelephonyEventKind::MachineGreetingEnded { .. }
+                | TelephonyEventKind::SpeakEnded { .. }
+        );
+        if !relevant || call.is_ended() || call.direction != CallDirection::Outbound {
             return;
         }
         let Some(handle) = handle(call) else { return };
