@@ -493,6 +493,20 @@ impl CallService {
         if let Some(kind) = bus_kind {
             self.publish(&call, kind).await;
         }
+        // A retried incoming `call.initiated` whose call was created but
+        // perhaps never answered: answer it (the provider ignores a repeat).
+        if matches!(
+            event.kind,
+            TelephonyEventKind::Initiated {
+                direction: CallDirection::Inbound,
+                ..
+            }
+        ) && call.direction == CallDirection::Inbound
+            && matches!(call.status, CallStatus::Pending | CallStatus::Ringing)
+        {
+            let settings = self.org_telephony(call.org_id).await;
+            self.spawn_answer(call.clone(), settings.as_ref());
+        }
         // Provider commands run after the answer (the provider wants its
         // webhook acknowledged within 2 s; a command may take longer).
         if matches!(
@@ -534,6 +548,13 @@ impl CallService {
             tracing::warn!(org_id = %org, "inbound call with a withheld caller id; not answered");
             return Ok(Disposition::UnknownCall);
         };
+        if event.provider_call_id.is_none() {
+            tracing::warn!(org_id = %org, "inbound call without a provider call id; not answered");
+            return Ok(Disposition::UnknownCall);
+        }
+        // Everything that can fail is read before the call exists, so a
+        // retried event never finds a call it cannot answer.
+        let settings = inbound.orgs.telephony(org).await?;
         let customer = self.customers.find_by_phone(org, from).await?;
         let key = match &customer {
             Some(c) => AssignmentKey::Customer(c.id),
@@ -574,18 +595,22 @@ impl CallService {
                 |_| {},
             )
             .await?;
-        let settings = inbound.orgs.telephony(org).await?;
+        self.spawn_answer(call, Some(&settings));
+        Ok(Disposition::Applied)
+    }
+
+    /// Answers `call` after the webhook's 200 (the provider wants it within
+    /// 2 s), with its media stream.
+    fn spawn_answer(&self, call: Call, settings: Option<&TelephonySettings>) {
         let base = settings
-            .media_base_url
-            .or_else(|| inbound.media_base_url.clone());
+            .and_then(|s| s.media_base_url.clone())
+            .or_else(|| self.inbound.as_ref().and_then(|i| i.media_base_url.clone()));
         let media_stream = base.map(|base| MediaStreamSpec {
             url: format!("{}/media/{}", base.trim_end_matches('/'), call.id),
             format: iace_domain::ports::AudioFormat::TELEPHONY,
         });
-        // Answered after the webhook's 200 (the provider wants it within 2 s).
         let this = self.clone();
         tokio::spawn(async move { this.answer(call, media_stream).await });
-        Ok(Disposition::Applied)
     }
 
     /// The persona of the organisation's first running experiment for this
@@ -619,24 +644,41 @@ impl CallService {
         Ok((Some((experiment.id, chosen.id)), Some(chosen.persona_id)))
     }
 
-    /// Answers an inbound call; a failed answer fails the call.
+    /// Answers an inbound call, retrying a retryable failure twice; a call
+    /// that cannot be answered is hung up at the provider (so the caller
+    /// does not ring on) and fails.
     async fn answer(&self, call: Call, media_stream: Option<MediaStreamSpec>) {
-        let Some(handle) = handle(&call) else { return };
-        match self
-            .telephony
-            .answer(&handle, &AnswerOptions { media_stream })
-            .await
-        {
-            Ok(_) => {}
-            Err(err) => {
-                tracing::warn!(call_id = %call.id, error = %err, "answering failed");
-                if let Err(err) = self
-                    .apply(call, CallEvent::Failed, EventSource::Runtime, None, |_| {})
-                    .await
-                {
-                    tracing::warn!(error = %err, "could not record the failed answer");
+        let Some(handle) = handle(&call) else {
+            tracing::warn!(call_id = %call.id, "an inbound call without a provider id cannot be answered");
+            return;
+        };
+        let options = AnswerOptions { media_stream };
+        let mut last = None;
+        for attempt in 0..3u32 {
+            match self.telephony.answer(&handle, &options).await {
+                Ok(_) => return,
+                Err(err) => {
+                    tracing::warn!(call_id = %call.id, attempt, error = %err, "answering failed");
+                    let retry = err.is_retryable();
+                    last = Some(err);
+                    if !retry {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
                 }
             }
+        }
+        if let Some(err) = last {
+            tracing::warn!(call_id = %call.id, error = %err, "giving up answering; hanging up");
+        }
+        if let Err(err) = self.telephony.hang_up(&handle).await {
+            tracing::warn!(call_id = %call.id, error = %err, "could not hang up an unanswered call");
+        }
+        if let Err(err) = self
+            .apply(call, CallEvent::Failed, EventSource::Runtime, None, |_| {})
+            .await
+        {
+            tracing::warn!(error = %err, "could not record the failed answer");
         }
     }
 
@@ -761,9 +803,9 @@ impl CallService {
     ///
     /// # Errors
     /// Forbidden below member; Validation when `to` equals `from`, when `from`
-    /// is not one of the organisation's numbers (once it has listed some:
-    /// `not_an_org_number`), or the persona is not in the organisation
-    /// (`persona_id`); Conflict
+    /// is not one of the organisation's numbers (once it has listed some) or
+    /// is another organisation's (`not_an_org_number`), or the persona is not
+    /// in the organisation (`persona_id`); Conflict
     /// `idempotency_key_reused` when the key was used for a call with other
     /// numbers or persona; Provider (`dial_failed`, the
     /// call id in the message) when the provider refused or failed the dial —
@@ -790,16 +832,24 @@ impl CallService {
                 Err(other) => return Err(other.into()),
             }
         }
-        if let Some(settings) = self.org_telephony(who.org_id).await
-            && !settings.numbers.is_empty()
-            && !settings.numbers.contains(&input.from)
-        {
-            return Err(AppError::invalid(
-                "from",
-                "not_an_org_number",
-                "calls are placed from one of the organisation's numbers (PUT /v1/org/telephony)",
-            ));
-        }
+        let settings = match &self.inbound {
+            Some(inbound) => {
+                let settings = inbound.orgs.telephony(who.org_id).await?;
+                let listed = settings.numbers.contains(&input.from);
+                let owner = inbound.orgs.org_for_number(&input.from).await?;
+                if (!settings.numbers.is_empty() && !listed)
+                    || owner.is_some_and(|owner| owner != who.org_id)
+                {
+                    return Err(AppError::invalid(
+                        "from",
+                        "not_an_org_number",
+                        "calls are placed from one of the organisation's numbers (PUT /v1/org/telephony)",
+                    ));
+                }
+                Some(settings)
+            }
+            None => None,
+        };
         let customer = self.customers.find_by_phone(who.org_id, &input.to).await?;
         let call = Call::new(
             NewCall {
@@ -838,7 +888,7 @@ impl CallService {
             }
             None => self.calls.create(&call).await?,
         }
-        let call = self.dial(call).await?;
+        let call = self.dial(call, settings).await?;
         Ok(Placed {
             call,
             created: true,
@@ -846,8 +896,11 @@ impl CallService {
     }
 
     /// Dials a freshly created call and records the result.
-    async fn dial(&self, call: Call) -> Result<Call, AppError> {
-        let settings = self.org_telephony(call.org_id).await;
+    async fn dial(
+        &self,
+        call: Call,
+        settings: Option<TelephonySettings>,
+    ) -> Result<Call, AppError> {
         let request = DialRequest {
             call_id: call.id,
             from: call.from.clone(),

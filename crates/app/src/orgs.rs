@@ -48,6 +48,19 @@ impl OrgService {
         Ok(self.orgs.telephony(who.org_id).await?)
     }
 
+    /// Every broken bound of `settings`.
+    ///
+    /// # Errors
+    /// Validation, one entry per broken bound.
+    pub fn check(&self, settings: &TelephonySettings) -> Result<(), AppError> {
+        let errors: Vec<FieldError> = settings.validate().iter().map(field_error).collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Validation { errors })
+        }
+    }
+
     /// Replaces the organisation's telephony settings.
     ///
     /// # Errors
@@ -60,10 +73,7 @@ impl OrgService {
         settings: TelephonySettings,
     ) -> Result<TelephonySettings, AppError> {
         who.require(Role::Admin)?;
-        let errors: Vec<FieldError> = settings.validate().iter().map(field_error).collect();
-        if !errors.is_empty() {
-            return Err(AppError::Validation { errors });
-        }
+        self.check(&settings)?;
         match self
             .orgs
             .set_telephony(who.org_id, &settings, self.clock.now())

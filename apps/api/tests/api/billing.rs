@@ -354,7 +354,22 @@ async fn telephony_settings_are_read_by_members_and_set_by_admins() {
     let (_, read) = app.get("/v1/org/telephony", &a.api_key).await;
     assert_eq!(read, saved);
 
-    // Another organisation cannot take a number.
+    // Another organisation can neither call from a number ...
+    let (status, problem) = app
+        .post(
+            "/v1/calls",
+            &b.api_key,
+            json!({"to": "+442079460958", "from": "+14155550101"}),
+        )
+        .await;
+    assert_problem(
+        status,
+        &problem,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(problem["errors"][0]["code"], "not_an_org_number");
+    // ... nor take it.
     let (status, problem, _) = app
         .call(
             reqwest::Method::PUT,

@@ -345,7 +345,7 @@ async fn a_machine_answering_is_hung_up_and_noted() {
     )
     .await;
     assert_eq!(
-        telnyx.commands("hangup").await,
+        telnyx.wait_for("hangup", 1).await,
         1,
         "the configured voicemail action"
     );
@@ -774,7 +774,7 @@ async fn an_inbound_call_is_created_for_the_number_owner_linked_assigned_and_ans
     assert_eq!(details["status"], "completed");
     assert_eq!(details["direction"], "inbound");
 
-    // A second call from the same caller keeps the persona (sticky).
+    // A second call from the same caller gets the same persona.
     let second_id = format!("v3:{}", uuid::Uuid::new_v4().simple());
     deliver(
         &app,

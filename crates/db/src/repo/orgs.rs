@@ -130,11 +130,14 @@ impl OrgRepository for SqlStore {
         let org = id.into_uuid();
         let txn = self.db.begin().await.map_err(on(ENTITY))?;
         // Another organisation's number is refused before anything changes.
-        let wanted: Vec<String> = settings
+        // Sorted, so two transactions inserting overlapping numbers lock them
+        // in the same order (no deadlock).
+        let mut wanted: Vec<String> = settings
             .numbers
             .iter()
             .map(|n| n.as_str().to_owned())
             .collect();
+        wanted.sort();
         if !wanted.is_empty() {
             let taken = Numbers::find()
                 .filter(numbers::Column::Number.is_in(wanted.clone()))

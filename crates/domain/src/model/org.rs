@@ -276,7 +276,8 @@ pub struct TelephonySettings {
     /// Where the provider streams call audio to (`wss://…`), when not the
     /// deployment's.
     pub media_base_url: Option<String>,
-    /// Said when a machine answers an outbound call; `None` hangs up.
+    /// Said when a machine answers an outbound call; `None` falls back to
+    /// the deployment's default (which hangs up unless it has a message).
     pub voicemail_message: Option<String>,
 }
 
@@ -316,6 +317,21 @@ impl TelephonySettingsError {
     }
 }
 
+/// A `wss://host[:port][/path]` base: a host, no whitespace or control
+/// characters, no query or fragment (`/media/{id}` is appended), at most 2000
+/// characters.
+fn valid_media_base(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("wss://") else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    !host.is_empty()
+        && url.chars().count() <= 2_000
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
+}
+
 impl TelephonySettings {
     /// Numbers an organisation may hold.
     pub const MAX_NUMBERS: usize = 100;
@@ -333,17 +349,18 @@ impl TelephonySettings {
         if !self.numbers.iter().all(|n| seen.insert(n.as_str())) {
             errors.push(TelephonySettingsError::DuplicateNumber);
         }
-        if self
-            .connection_id
-            .as_deref()
-            .is_some_and(|c| c.trim().is_empty() || c.chars().count() > 100)
-        {
+        if self.connection_id.as_deref().is_some_and(|c| {
+            c.trim() != c
+                || c.is_empty()
+                || c.chars().count() > 100
+                || c.chars().any(char::is_control)
+        }) {
             errors.push(TelephonySettingsError::ConnectionId);
         }
         if self
             .media_base_url
             .as_deref()
-            .is_some_and(|u| !u.starts_with("wss://") || u.len() <= 6 || u.len() > 2_000)
+            .is_some_and(|u| !valid_media_base(u))
         {
             errors.push(TelephonySettingsError::MediaBaseUrl);
         }
@@ -389,6 +406,20 @@ mod telephony_tests {
                 "voicemail_message"
             ]
         );
+        for bad_url in [
+            "wss://",
+            "wss:///path",
+            "wss://h?x=1",
+            "wss://h#f",
+            "wss://a b",
+            "https://h",
+        ] {
+            let settings = TelephonySettings {
+                media_base_url: Some(bad_url.into()),
+                ..TelephonySettings::default()
+            };
+            assert_eq!(settings.validate().len(), 1, "{bad_url}");
+        }
         let good = TelephonySettings {
             numbers: vec![number("+14155550100")],
             connection_id: Some("1494404757140276705".into()),

@@ -64,7 +64,8 @@ pub struct TelephonyBody {
     /// deployment's.
     #[serde(default)]
     pub media_base_url: Option<String>,
-    /// Said when a machine answers an outbound call; absent hangs up.
+    /// Said when a machine answers an outbound call; absent falls back to the
+    /// deployment's default (`[calls] voicemail_message`, else hang up).
     #[serde(default)]
     pub voicemail_message: Option<String>,
 }
@@ -108,6 +109,7 @@ pub async fn put_telephony(
     Auth(principal): Auth,
     Json(body): Json<TelephonyBody>,
 ) -> ApiResult<Json<TelephonyBody>> {
+    principal.require(iace_domain::Role::Admin)?;
     let mut numbers = Vec::with_capacity(body.numbers.len());
     let mut errors = Vec::new();
     for (i, raw) in body.numbers.iter().enumerate() {
