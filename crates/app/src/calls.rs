@@ -381,15 +381,7 @@ impl CallService {
         &self,
         event: &TelephonyEvent,
     ) -> Result<Disposition, AppError> {
-        let located = match (event.call_id, &event.provider_call_id) {
-            (Some(id), _) => self.calls.locate(&CallLocator::Id(id)).await?,
-            (None, Some(provider_id)) => {
-                self.calls
-                    .locate(&CallLocator::ProviderCallId(provider_id.clone()))
-                    .await?
-            }
-            (None, None) => None,
-        };
+        let located = self.locate(event).await?;
         let Some(call) = located else {
             if let TelephonyEventKind::Initiated {
                 direction: CallDirection::Inbound,
@@ -509,12 +501,7 @@ impl CallService {
         }
         // Provider commands run after the answer (the provider wants its
         // webhook acknowledged within 2 s; a command may take longer).
-        if matches!(
-            event.kind,
-            TelephonyEventKind::MachineDetected { .. }
-                | TelephonyEventKind::MachineGreetingEnded { .. }
-                | TelephonyEventKind::SpeakEnded { .. }
-        ) {
+        if may_need_voicemail_step(&event.kind) {
             let this = self.clone();
             let kind = event.kind.clone();
             tokio::spawn(async move { this.voicemail_step(&call, &kind).await });
@@ -524,6 +511,20 @@ impl CallService {
         } else {
             Disposition::Recorded
         })
+    }
+
+    /// The call a provider event names: by our id (its `client_state`), else
+    /// by the provider's call id.
+    async fn locate(&self, event: &TelephonyEvent) -> Result<Option<Call>, StoreError> {
+        match (event.call_id, &event.provider_call_id) {
+            (Some(id), _) => self.calls.locate(&CallLocator::Id(id)).await,
+            (None, Some(provider_id)) => {
+                self.calls
+                    .locate(&CallLocator::ProviderCallId(provider_id.clone()))
+                    .await
+            }
+            (None, None) => Ok(None),
+        }
     }
 
     /// An inbound call reported by `call.initiated`: creates it for the
@@ -689,15 +690,7 @@ impl CallService {
     /// # Errors
     /// Store errors.
     pub async fn already_recorded(&self, event: &TelephonyEvent) -> Result<bool, AppError> {
-        let located = match (event.call_id, &event.provider_call_id) {
-            (Some(id), _) => self.calls.locate(&CallLocator::Id(id)).await?,
-            (None, Some(provider_id)) => {
-                self.calls
-                    .locate(&CallLocator::ProviderCallId(provider_id.clone()))
-                    .await?
-            }
-            (None, None) => None,
-        };
+        let located = self.locate(event).await?;
         let Some(call) = located else {
             return Ok(false);
         };
@@ -715,14 +708,10 @@ impl CallService {
     /// reports: machine detected → hang up, or wait for the greeting → speak
     /// → hang up after the message.
     async fn voicemail_step(&self, call: &Call, kind: &TelephonyEventKind) {
-        let relevant = matches!(
-            kind,
-            TelephonyEventKind::MachineDetected {
-                result: MachineDetectionResult::Machine
-            } | TelephonyEventKind::MachineGreetingEnded { .. }
-                | TelephonyEventKind::SpeakEnded { .. }
-        );
-        if !relevant || call.is_ended() || call.direction != CallDirection::Outbound {
+        if !may_need_voicemail_step(kind)
+            || call.is_ended()
+            || call.direction != CallDirection::Outbound
+        {
             return;
         }
         let Some(handle) = handle(call) else { return };
@@ -1237,6 +1226,18 @@ impl CallService {
             tracing::warn!(agent_id = %agent, error = %err, "could not release the agent's slot");
         }
     }
+}
+
+/// Whether a provider event can lead to a voicemail command (a machine
+/// answered, its greeting ended, our message was said).
+fn may_need_voicemail_step(kind: &TelephonyEventKind) -> bool {
+    matches!(
+        kind,
+        TelephonyEventKind::MachineDetected {
+            result: MachineDetectionResult::Machine
+        } | TelephonyEventKind::MachineGreetingEnded { .. }
+            | TelephonyEventKind::SpeakEnded { .. }
+    )
 }
 
 fn dial_failed(id: CallId, err: ProviderError) -> AppError {

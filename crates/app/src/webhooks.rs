@@ -96,8 +96,7 @@ impl Default for WebhookConfig {
 }
 
 /// What intake did with a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Receipt {
     /// First delivery, processed now.
     Processed,
@@ -108,6 +107,19 @@ pub enum Receipt {
     Duplicate,
     /// Recorded, but processing failed; the worker retries it.
     Deferred,
+}
+
+impl Receipt {
+    /// The stable snake_case name (the webhook response's `status`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Processed => "processed",
+            Self::Ignored => "ignored",
+            Self::Duplicate => "duplicate",
+            Self::Deferred => "deferred",
+        }
+    }
 }
 
 /// Webhook intake and processing.

@@ -631,6 +631,13 @@ async fn an_event_recorded_but_never_processed_is_picked_up_by_the_worker() {
         status, "in_progress",
         "the worker applied the recorded event"
     );
+    // Settled: later worker rounds do not apply it again.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        history(&call(&app, &org, &placed).await),
+        vec![entry("answered", "applied")],
+        "applied once"
+    );
     // A redelivery is a duplicate.
     let mut redelivery = event_json_for(&event, &placed);
     redelivery["data"]["id"] = json!(event.id);

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
-use iace_app::webhooks::{ProviderEvent, Receipt};
+use iace_app::webhooks::ProviderEvent;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -95,7 +95,7 @@ pub async fn telnyx(
         )
     })?;
     let receipt = state.webhooks.receive_telephony("telnyx", &event).await?;
-    let status = receipt_name(receipt);
+    let status = receipt.as_str();
     tracing::info!(event_type = %event.event_type, status, "telnyx webhook");
     Ok(Json(WebhookReceipt {
         status: status.to_owned(),
@@ -157,19 +157,10 @@ pub async fn stripe(
         .webhooks
         .receive("stripe", ProviderEvent::Billing(&event))
         .await?;
-    tracing::info!(event_type = %event.event_type, status = receipt_name(receipt), "stripe webhook");
+    tracing::info!(event_type = %event.event_type, status = receipt.as_str(), "stripe webhook");
     Ok(Json(WebhookReceipt {
-        status: receipt_name(receipt).to_owned(),
+        status: receipt.as_str().to_owned(),
     }))
-}
-
-fn receipt_name(receipt: Receipt) -> &'static str {
-    match receipt {
-        Receipt::Processed => "processed",
-        Receipt::Ignored => "ignored",
-        Receipt::Duplicate => "duplicate",
-        Receipt::Deferred => "deferred",
-    }
 }
 
 fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
