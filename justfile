@@ -101,7 +101,7 @@ bench-api *ARGS:
 
 # Webhook throughput end to end (release build, Postgres): signed Telnyx call.* webhooks verified,
 # deduplicated, recorded, applied and persisted; webhooks/s and p50/p95/p99. Starts the test services
-# when TEST_DATABASE_URL is unset. `just bench-webhooks --calls 2000 --concurrency 32`.
+# when TEST_DATABASE_URL is unset. `just bench-webhooks --calls 2000 --concurrency 16 --pool 4`.
 bench-webhooks *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail

@@ -14,7 +14,7 @@ use iace_app::experiments::ExperimentService;
 use iace_app::orgs::OrgService;
 use iace_app::patterns::PatternService;
 use iace_app::personas::PersonaService;
-use iace_app::webhooks::{WebhookConfig, WebhookService};
+use iace_app::webhooks::{InboxSettler, WebhookConfig, WebhookService};
 use iace_db::SqlStore;
 use iace_domain::memory::MemoryConfig;
 use iace_domain::ports::{Cache, Clock, EventBus, EventDedupe, RateLimiter, SystemClock};
@@ -37,6 +37,7 @@ pub struct Application {
     port: u16,
     shutdown_timeout: std::time::Duration,
     webhooks: Arc<WebhookService>,
+    settler: InboxSettler,
     worker_interval: std::time::Duration,
 }
 
@@ -188,10 +189,16 @@ impl Application {
             Some(redis) => Some(RedisStore::connect(redis).await?),
             None => None,
         };
-        let state = state_with(&config, store, redis)?;
+        let mut state = state_with(&config, store, redis)?;
         for (port, adapter) in &state.providers.chosen {
             tracing::info!(port, adapter, "provider");
         }
+        // Processed webhook events are settled in batches, off the response
+        // path (the settler runs with the server).
+        let (webhooks, settler) = (*state.webhooks)
+            .clone()
+            .with_batched_settling(SETTLE_QUEUE);
+        state.webhooks = Arc::new(webhooks);
         let webhooks = state.webhooks.clone();
         let router = http::router(state, &config.server);
         let listener = TcpListener::bind(config.server.bind).await?;
@@ -202,6 +209,7 @@ impl Application {
             port,
             shutdown_timeout: config.server.shutdown_timeout(),
             webhooks,
+            settler,
             worker_interval: std::time::Duration::from_millis(
                 config.calls.worker_interval_ms.max(10),
             ),
@@ -230,12 +238,19 @@ impl Application {
         // instance, after a restart too. It stops with the server.
         let worker = tokio::spawn(webhook_worker(self.webhooks.clone(), self.worker_interval));
         let _stop_worker = AbortOnDrop(worker);
+        // The settler stops after the server: what the last requests queued
+        // is still settled.
+        let (stop_settler, settler_stopped) = tokio::sync::oneshot::channel::<()>();
+        let settler = tokio::spawn(self.settler.run(async move {
+            let _ = settler_stopped.await;
+        }));
+        let mut settler = AbortOnDrop(settler);
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
             let _ = tx.send(());
         });
         let mut serve = std::pin::pin!(serve.into_future());
-        tokio::select! {
+        let served = tokio::select! {
             result = &mut serve => result,
             () = async {
                 let _ = rx.await;
@@ -244,9 +259,25 @@ impl Application {
                 tracing::warn!(?timeout, "in-flight requests did not finish in time; stopping");
                 Ok(())
             }
+        };
+        let _ = stop_settler.send(());
+        if tokio::time::timeout(SETTLE_ON_SHUTDOWN, &mut settler.0)
+            .await
+            .is_err()
+        {
+            // Left pending: the worker of this or another instance settles them.
+            tracing::warn!("queued webhook events were not settled before shutdown");
         }
+        served
     }
 }
+
+/// Room for processed webhook events waiting to be settled; when it is full,
+/// events are settled inline.
+const SETTLE_QUEUE: usize = 4096;
+
+/// How long shutdown waits for the queued events to be settled.
+const SETTLE_ON_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Aborts the task when dropped (the worker stops with the server).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

@@ -8,7 +8,14 @@
 //! retries it, on whichever instance, after a restart too. A Redis-backed
 //! [`EventDedupe`], when present, answers redeliveries without touching the
 //! database; an event is marked there only once the inbox holds it.
+//!
+//! Settling (marking an event processed) may be batched by an
+//! [`InboxSettler`]: the acknowledgement does not wait for it, and one write
+//! settles every event processed meanwhile. An event whose settling is lost
+//! (the instance dies first) is still pending; the worker finds it already in
+//! its call's history and only settles it.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +24,7 @@ use iace_domain::billing::BillingEvent;
 use iace_domain::ports::{
     Clock, EventDedupe, InboxOutcome, InboxStatus, NewInboxEvent, TelephonyEvent, WebhookInbox,
 };
+use tokio::sync::mpsc;
 
 use crate::billing::{BillingOutcome, BillingService};
 use crate::calls::{CallService, Disposition};
@@ -122,6 +130,9 @@ impl Receipt {
     }
 }
 
+/// An event processed and waiting to be marked so in the inbox.
+type Settled = (InboxEventId, InboxStatus);
+
 /// Webhook intake and processing.
 #[derive(Clone)]
 pub struct WebhookService {
@@ -131,6 +142,70 @@ pub struct WebhookService {
     billing: Option<Arc<BillingService>>,
     clock: Arc<dyn Clock>,
     config: WebhookConfig,
+    settler: Option<mpsc::Sender<Settled>>,
+}
+
+/// Marks processed events in the inbox in batches, off the webhook's
+/// response path: whatever arrived while the last write ran goes in the next
+/// one. Run it with [`InboxSettler::run`]; built by
+/// [`WebhookService::with_batched_settling`].
+pub struct InboxSettler {
+    inbox: Arc<dyn WebhookInbox>,
+    clock: Arc<dyn Clock>,
+    queue: mpsc::Receiver<Settled>,
+}
+
+impl std::fmt::Debug for InboxSettler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxSettler").finish_non_exhaustive()
+    }
+}
+
+impl InboxSettler {
+    /// The most events one write settles.
+    const BATCH: usize = 256;
+
+    /// Settles queued events until `stop` resolves, then refuses new ones
+    /// (they are settled inline again) and settles what is queued.
+    pub async fn run(mut self, stop: impl Future<Output = ()> + Send) {
+        let mut batch = Vec::with_capacity(Self::BATCH);
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            tokio::select! {
+                received = self.queue.recv_many(&mut batch, Self::BATCH) => {
+                    if received == 0 {
+                        return;
+                    }
+                    self.settle(&mut batch).await;
+                }
+                () = &mut stop => break,
+            }
+        }
+        self.queue.close();
+        while self.queue.recv_many(&mut batch, Self::BATCH).await > 0 {
+            self.settle(&mut batch).await;
+        }
+    }
+
+    async fn settle(&self, batch: &mut Vec<Settled>) {
+        let now = self.clock.now();
+        for status in [InboxStatus::Processed, InboxStatus::Ignored] {
+            let ids: Vec<InboxEventId> = batch
+                .iter()
+                .filter(|(_, s)| *s == status)
+                .map(|(id, _)| *id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            if let Err(err) = self.inbox.complete_many(&ids, status, now).await {
+                // Left pending: the worker settles them later (each is
+                // already in its call's history, so nothing is applied twice).
+                tracing::warn!(error = %err, events = ids.len(), "could not settle webhook events");
+            }
+        }
+        batch.clear();
+    }
 }
 
 impl std::fmt::Debug for WebhookService {
@@ -160,7 +235,24 @@ impl WebhookService {
             billing: None,
             clock,
             config,
+            settler: None,
         }
+    }
+
+    /// Settles processed events in batches through the returned
+    /// [`InboxSettler`], which the caller runs (and stops on shutdown). When
+    /// its queue of `capacity` is full or it has stopped, events are settled
+    /// inline as without it.
+    #[must_use]
+    pub fn with_batched_settling(mut self, capacity: usize) -> (Self, InboxSettler) {
+        let (queue_tx, queue) = mpsc::channel(capacity.max(1));
+        self.settler = Some(queue_tx);
+        let settler = InboxSettler {
+            inbox: self.inbox.clone(),
+            clock: self.clock.clone(),
+            queue,
+        };
+        (self, settler)
     }
 
     /// Processes billing events with `billing`.
@@ -268,11 +360,7 @@ impl WebhookService {
                 } else {
                     (InboxStatus::Ignored, Receipt::Ignored)
                 };
-                if let Err(err) = self.inbox.complete(id, status, self.clock.now()).await {
-                    // Left pending: the worker processes it again, harmlessly
-                    // (every handler is idempotent).
-                    tracing::warn!(error = %err, "could not mark a webhook event processed");
-                }
+                self.settle(id, status).await;
                 receipt
             }
             Err(err) => {
@@ -287,6 +375,21 @@ impl WebhookService {
                 }
                 Receipt::Deferred
             }
+        }
+    }
+
+    /// Marks a processed event settled: through the batching settler when
+    /// there is one with room, inline otherwise.
+    async fn settle(&self, id: InboxEventId, status: InboxStatus) {
+        if let Some(settler) = &self.settler
+            && settler.try_send((id, status)).is_ok()
+        {
+            return;
+        }
+        if let Err(err) = self.inbox.complete(id, status, self.clock.now()).await {
+            // Left pending: the worker processes it again, harmlessly
+            // (every handler is idempotent).
+            tracing::warn!(error = %err, "could not mark a webhook event processed");
         }
     }
 

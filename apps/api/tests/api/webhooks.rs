@@ -583,6 +583,58 @@ async fn the_same_event_delivered_to_two_instances_at_once_is_applied_once() {
 }
 
 #[tokio::test]
+async fn processed_events_are_settled_in_the_inbox_by_the_time_the_instance_stops() {
+    use iace_domain::ports::WebhookInbox;
+    let (first, telnyx, org) = setup(Backend::Postgres).await;
+    // A second instance that this test stops.
+    let mut config = first.config.clone();
+    config.server.bind = "127.0.0.1:0".parse().expect("addr");
+    config.calls.worker_interval_ms = 3_600_000; // its worker stays out of it
+    let second = iace_api::startup::Application::build(config)
+        .await
+        .expect("second instance");
+    let base = format!("http://127.0.0.1:{}", second.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(second.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let mut delivered = 0;
+    for _ in 0..4 {
+        let placed = place(&first, &org).await;
+        for (kind, payload) in [
+            ("call.initiated", json!({"direction": "outgoing"})),
+            ("call.answered", json!({})),
+            (
+                "call.hangup",
+                json!({"hangup_cause": "normal_clearing", "hangup_source": "caller"}),
+            ),
+        ] {
+            let body = serde_json::to_vec(&event(kind, &placed, payload)).expect("json");
+            let (status, receipt) =
+                deliver_raw(&first.client, &base, &telnyx.key, &body, None).await;
+            assert_eq!(
+                (status, receipt["status"].clone()),
+                (StatusCode::OK, json!("processed"))
+            );
+            delivered += 1;
+        }
+        assert_eq!(call(&first, &org, &placed).await["status"], "completed");
+    }
+    assert_eq!(delivered, 12);
+    let _ = stop.send(());
+    server.await.expect("joined").expect("served");
+    // Nothing is left open: a worker a day later finds nothing to claim.
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    let open = first
+        .store()
+        .await
+        .claim_due(later, later + chrono::Duration::minutes(1), 100)
+        .await
+        .expect("claim");
+    assert!(open.is_empty(), "{} events left open", open.len());
+}
+
+#[tokio::test]
 async fn an_event_recorded_but_never_processed_is_picked_up_by_the_worker() {
     use iace_domain::ports::{NewInboxEvent, TelephonyEvent, TelephonyEventKind, WebhookInbox};
     let telnyx = Telnyx::start().await;

@@ -1,7 +1,8 @@
 //! `CallRepository`: calls and their event history.
 //!
-//! Status changes are a conditional `UPDATE ... WHERE version = expected` in one
-//! transaction with the history row, which is numbered with the new version
+//! Status changes are a conditional `UPDATE ... WHERE version = expected`
+//! written atomically with the history row (one statement on Postgres, a
+//! transaction on SQLite), which is numbered with the new version
 //! (unique per call): of two writers that read the same version, exactly one
 //! wins, and the history can have neither gaps nor duplicates.
 
@@ -12,9 +13,10 @@ use iace_domain::ports::{CallFilter, CallLocator, CallRepository, Page, PageRequ
 use iace_domain::{
     AgentId, CallEventId, CallId, CustomerId, ExperimentId, OrgId, PersonaId, VariantId,
 };
+use sea_orm::sea_query::{CommonTableExpression, Expr, Query, UpdateStatement, WithClause};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    Iterable, PaginatorTrait, QueryFilter, QueryOrder, QueryTrait, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -165,11 +167,7 @@ fn check_bumped(call: &Call, expected_version: i64) -> Result<(), StoreError> {
 
 /// The conditional update of every mutable column. Identity columns (org,
 /// direction, parties, creation time) are never written.
-async fn write_if_version<C: ConnectionTrait>(
-    db: &C,
-    c: &Call,
-    expected_version: i64,
-) -> Result<(), StoreError> {
+fn update_if_version(c: &Call, expected_version: i64) -> Result<UpdateStatement, StoreError> {
     let mut row = to_active(c)?;
     row.id = sea_orm::ActiveValue::NotSet;
     row.org_id = sea_orm::ActiveValue::NotSet;
@@ -178,30 +176,85 @@ async fn write_if_version<C: ConnectionTrait>(
     row.to_number = sea_orm::ActiveValue::NotSet;
     row.created_at = sea_orm::ActiveValue::NotSet;
     row.idempotency_key = sea_orm::ActiveValue::NotSet;
-    let result = Calls::update_many()
+    Ok(Calls::update_many()
         .set(row)
         .filter(call::Column::Id.eq(c.id.into_uuid()))
         .filter(call::Column::OrgId.eq(c.org_id.into_uuid()))
         .filter(call::Column::Version.eq(expected_version))
-        .exec(db)
-        .await
-        .map_err(on(ENTITY))?;
-    if result.rows_affected == 1 {
+        .into_query())
+}
+
+async fn write_if_version<C: ConnectionTrait>(
+    db: &C,
+    c: &Call,
+    expected_version: i64,
+) -> Result<(), StoreError> {
+    let statement = db
+        .get_database_backend()
+        .build(&update_if_version(c, expected_version)?);
+    let result = db.execute_raw(statement).await.map_err(on(ENTITY))?;
+    if result.rows_affected() == 1 {
         return Ok(());
     }
+    Err(missing_or_conflict(db, c, expected_version).await)
+}
+
+/// Why a conditional write touched nothing: the call is not in its
+/// organisation, or another writer moved its version on.
+async fn missing_or_conflict<C: ConnectionTrait>(
+    db: &C,
+    c: &Call,
+    expected_version: i64,
+) -> StoreError {
     let exists = Calls::find_by_id(c.id.into_uuid())
         .filter(call::Column::OrgId.eq(c.org_id.into_uuid()))
         .count(db)
-        .await
-        .map_err(on(ENTITY))?;
-    if exists == 0 {
-        Err(StoreError::NotFound { entity: ENTITY })
-    } else {
-        Err(StoreError::Conflict {
+        .await;
+    match exists {
+        Err(err) => on(ENTITY)(err),
+        Ok(0) => StoreError::NotFound { entity: ENTITY },
+        Ok(_) => StoreError::Conflict {
             entity: ENTITY,
             expected: expected_version,
-        })
+        },
     }
+}
+
+/// Postgres only: the conditional update and the history row in one
+/// statement — `WITH updated AS (UPDATE calls … RETURNING id) INSERT INTO
+/// call_events (…) SELECT … FROM updated` — so a lost race inserts nothing.
+fn transition_statement(
+    c: &Call,
+    expected_version: i64,
+    record: &CallEventRecord,
+) -> Result<Statement, StoreError> {
+    const UPDATED: &str = "updated";
+    let update = update_if_version(c, expected_version)?
+        .returning_col(call::Column::Id)
+        .to_owned();
+    let history = event_to_active(record, Some(c.version))?;
+    let (mut columns, mut values) = (Vec::new(), Vec::new());
+    for column in event::Column::iter() {
+        if let Some(value) = history.get(column).into_value() {
+            columns.push(column);
+            values.push(Expr::val(value));
+        }
+    }
+    let mut insert = Query::insert();
+    insert
+        .into_table(CallEvents)
+        .columns(columns)
+        .select_from(Query::select().exprs(values).from(UPDATED).to_owned())
+        .map_err(|err| StoreError::Invalid {
+            entity: EVENT,
+            reason: err.to_string(),
+        })?;
+    let cte = CommonTableExpression::new()
+        .query(update)
+        .table_name(UPDATED)
+        .to_owned();
+    let query = insert.with(WithClause::new().cte(cte).to_owned());
+    Ok(DbBackend::Postgres.build(&query))
 }
 
 async fn ensure_in_org<C: ConnectionTrait>(db: &C, org: OrgId, id: Uuid) -> Result<(), StoreError> {
@@ -286,19 +339,34 @@ impl CallRepository for SqlStore {
                 reason: "the history record belongs to another call".to_owned(),
             });
         }
+        // A history row for this version exists: another writer won.
+        let history_taken = |e| match on(EVENT)(e) {
+            StoreError::AlreadyExists { .. } => StoreError::Conflict {
+                entity: ENTITY,
+                expected: expected_version,
+            },
+            other => other,
+        };
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            // One statement, so one round trip and atomic by itself: the
+            // history row is inserted only from the row the update returned.
+            let statement = transition_statement(c, expected_version, record)?;
+            let written = self
+                .db
+                .execute_raw(statement)
+                .await
+                .map_err(history_taken)?;
+            if written.rows_affected() == 1 {
+                return Ok(());
+            }
+            return Err(missing_or_conflict(&self.db, c, expected_version).await);
+        }
         let txn = self.db.begin().await.map_err(on(ENTITY))?;
         write_if_version(&txn, c, expected_version).await?;
         event_to_active(record, Some(c.version))?
             .insert(&txn)
             .await
-            .map_err(|e| match on(EVENT)(e) {
-                // A history row for this version exists: another writer won.
-                StoreError::AlreadyExists { .. } => StoreError::Conflict {
-                    entity: ENTITY,
-                    expected: expected_version,
-                },
-                other => other,
-            })?;
+            .map_err(history_taken)?;
         txn.commit().await.map_err(on(ENTITY))?;
         Ok(())
     }

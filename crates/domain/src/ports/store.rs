@@ -1026,6 +1026,21 @@ pub trait WebhookInbox: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// [`complete`](WebhookInbox::complete) for several events at once (one
+    /// write where the store allows it): each open one is marked `status`,
+    /// each settled one stays as it is, and ids not in the inbox are skipped.
+    /// Returns how many were marked.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for a status other than processed or ignored;
+    /// [`StoreError::Unavailable`].
+    async fn complete_many(
+        &self,
+        ids: &[InboxEventId],
+        status: InboxStatus,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
     /// Records a failed attempt and when to retry; an event already settled
     /// (processed or ignored meanwhile) stays so.
     ///

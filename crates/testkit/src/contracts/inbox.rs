@@ -235,6 +235,61 @@ where
     );
     case!(
         make,
+        "inbox: completing many settles the open ones only, skips unknown ids, refuses other statuses",
+        |s| {
+            let now = fixtures::now();
+            let mut ids = Vec::new();
+            for n in 1..=4 {
+                ids.push(new_id(
+                    s.record(&fixtures::inbox_event(n, now), now)
+                        .await
+                        .expect("record"),
+                ));
+            }
+            let left_open = new_id(
+                s.record(&fixtures::inbox_event(5, now), now)
+                    .await
+                    .expect("record"),
+            );
+            s.complete(ids[0], InboxStatus::Ignored, now)
+                .await
+                .expect("settled first");
+            s.fail(ids[1], "failed once", now).await.expect("failed");
+            let mut batch = ids.clone();
+            batch.push(InboxEventId::new());
+            assert!(matches!(
+                s.complete_many(&batch, InboxStatus::Failed, now).await,
+                Err(StoreError::Invalid { .. })
+            ));
+            assert_eq!(
+                s.complete_many(&batch, InboxStatus::Processed, now)
+                    .await
+                    .expect("complete many"),
+                3,
+                "the failed and the two pending ones; the ignored one and the unknown id are not counted"
+            );
+            assert_eq!(
+                s.complete_many(&[], InboxStatus::Processed, now)
+                    .await
+                    .expect("nothing to do"),
+                0
+            );
+            let due: Vec<_> = s
+                .claim_due(now + Duration::days(1), now + Duration::days(2), 10)
+                .await
+                .expect("claim")
+                .into_iter()
+                .map(|e| e.id)
+                .collect();
+            assert_eq!(
+                due,
+                vec![left_open],
+                "only the event outside the batch is still open"
+            );
+        }
+    );
+    case!(
+        make,
         "inbox: an event that keeps failing is given up after the attempt cap",
         |s| {
             let now = fixtures::now();
