@@ -84,6 +84,7 @@
 
 pub mod billing;
 pub mod call;
+pub mod conversation;
 pub mod email;
 pub mod escalation;
 pub mod experiment;

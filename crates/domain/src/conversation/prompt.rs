@@ -1,0 +1,1 @@
+//! Placeholder: the prompt builder is being written (see the session note).
