@@ -196,16 +196,20 @@ pub enum EscalationReason {
     SharpSentimentDrop,
     /// The bot failed to make progress for several turns.
     NoProgress,
+    /// The AI agent cannot go on: speech recognition was lost, or replies
+    /// kept failing. Decided by the conversation engine, not by the policy.
+    ServiceFailure,
 }
 
 impl EscalationReason {
     /// Every reason, in priority order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::VipCustomer,
         Self::HumanRequested,
         Self::SustainedNegativeSentiment,
         Self::SharpSentimentDrop,
         Self::NoProgress,
+        Self::ServiceFailure,
     ];
 
     /// The stable name used in storage, the API and metrics labels.
@@ -217,6 +221,7 @@ impl EscalationReason {
             Self::SustainedNegativeSentiment => "sustained_negative_sentiment",
             Self::SharpSentimentDrop => "sharp_sentiment_drop",
             Self::NoProgress => "no_progress",
+            Self::ServiceFailure => "service_failure",
         }
     }
 }
@@ -889,6 +894,8 @@ mod tests {
             EscalationReason::NoProgress => {
                 p.max_turns_without_progress = d.max_turns_without_progress;
             }
+            // Not a policy rule: the conversation engine decides it.
+            EscalationReason::ServiceFailure => {}
         }
         p
     }

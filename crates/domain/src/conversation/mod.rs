@@ -6,6 +6,7 @@
 //! - [`prompt`]: the language model's prompt within a token budget.
 
 pub mod chunker;
+pub mod engine;
 pub mod prompt;
 
 use serde::{Deserialize, Serialize};
