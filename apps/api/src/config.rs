@@ -11,7 +11,9 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::Value;
 use iace_app::auth::{AuthConfig, JwtAlgorithm};
+use iace_app::voice::VoiceConfig;
 use iace_db::DbConfig;
+use iace_domain::conversation::engine::{EngineConfig, NoAgentFallback};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -34,6 +36,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Call handling.
     pub calls: CallsConfig,
+    /// Turn-taking of live calls.
+    pub voice: VoiceSettings,
     /// Stripe billing webhooks (`iace-stripe`): when set, `POST
     /// /webhooks/stripe` verifies events with `webhook_secret` and sets plans
     /// by `prices`; when absent, that endpoint answers 404.
@@ -87,10 +91,16 @@ pub struct CallsConfig {
     /// How often the webhook worker looks for events to (re)process (ms).
     pub worker_interval_ms: u64,
     /// Where the telephony provider streams call audio to (`wss://host`):
-    /// inbound calls are answered with a stream to `{this}/media/{call_id}`
-    /// unless the organisation's settings name their own base URL; with
-    /// neither, they are answered without a stream.
+    /// calls are answered (inbound) or dialled (outbound) with a stream to
+    /// `{this}/v1/media/telnyx?token=…` unless the organisation's settings
+    /// name their own base URL; with neither, they go without a stream.
     pub media_base_url: Option<String>,
+    /// Signs media-stream tokens; every instance must share it. Unset: a key
+    /// derived from `auth.jwt_secret` (random when that is unset too).
+    pub media_secret: Option<SecretString>,
+    /// How long a media-stream token is valid (s): long enough for an
+    /// outbound call to ring and be answered.
+    pub media_token_ttl_s: u64,
 }
 
 impl Default for CallsConfig {
@@ -99,7 +109,78 @@ impl Default for CallsConfig {
             voicemail_message: None,
             worker_interval_ms: 1_000,
             media_base_url: None,
+            media_secret: None,
+            media_token_ttl_s: 600,
         }
+    }
+}
+
+/// Turn-taking of the voice runtime (`[voice]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceSettings {
+    /// Quiet time after a possible end of the caller's turn before replying (ms).
+    pub end_of_turn_grace_ms: u64,
+    /// Words spoken over the agent that interrupt it.
+    pub barge_in_min_words: usize,
+    /// Speech over the agent (with a word) that interrupts it, however short (ms).
+    pub barge_in_min_speech_ms: u64,
+    /// How long a reply waits for its context (memory, patterns) (ms).
+    pub context_timeout_ms: u64,
+    /// A reply not heard this long after the turn gets a filler line first (ms; 0: never).
+    pub filler_after_ms: u64,
+    /// Silence before a re-prompt (ms; 0: never).
+    pub silence_reprompt_ms: u64,
+    /// Unanswered re-prompts before goodbye.
+    pub max_reprompts: u32,
+    /// With no human free on escalation: `take_message` or `keep_ai`.
+    pub no_agent: NoAgentFallback,
+    /// The key that asks for a human (empty: none).
+    pub human_key: String,
+    /// Speech-to-text endpointing (ms).
+    pub endpointing_ms: u32,
+    /// Speech-to-text utterance end (ms).
+    pub utterance_end_ms: u32,
+}
+
+impl Default for VoiceSettings {
+    fn default() -> Self {
+        let engine = EngineConfig::default();
+        let runtime = VoiceConfig::default();
+        Self {
+            end_of_turn_grace_ms: engine.end_of_turn_grace_ms,
+            barge_in_min_words: engine.barge_in_min_words,
+            barge_in_min_speech_ms: engine.barge_in_min_speech_ms,
+            context_timeout_ms: engine.context_timeout_ms,
+            filler_after_ms: engine.filler_after_ms,
+            silence_reprompt_ms: engine.silence_reprompt_ms,
+            max_reprompts: engine.max_reprompts,
+            no_agent: engine.no_agent,
+            human_key: engine.human_key.map(String::from).unwrap_or_default(),
+            endpointing_ms: runtime.endpointing_ms,
+            utterance_end_ms: runtime.utterance_end_ms,
+        }
+    }
+}
+
+impl VoiceSettings {
+    /// The runtime's configuration.
+    #[must_use]
+    pub fn to_voice_config(&self) -> VoiceConfig {
+        let mut config = VoiceConfig::default();
+        let engine = &mut config.engine;
+        engine.end_of_turn_grace_ms = self.end_of_turn_grace_ms;
+        engine.barge_in_min_words = self.barge_in_min_words;
+        engine.barge_in_min_speech_ms = self.barge_in_min_speech_ms;
+        engine.context_timeout_ms = self.context_timeout_ms;
+        engine.filler_after_ms = self.filler_after_ms;
+        engine.silence_reprompt_ms = self.silence_reprompt_ms;
+        engine.max_reprompts = self.max_reprompts;
+        engine.no_agent = self.no_agent;
+        engine.human_key = self.human_key.trim().chars().next();
+        config.endpointing_ms = self.endpointing_ms;
+        config.utterance_end_ms = self.utterance_end_ms;
+        config
     }
 }
 

@@ -14,8 +14,10 @@ use iace_app::experiments::ExperimentService;
 use iace_app::orgs::OrgService;
 use iace_app::patterns::PatternService;
 use iace_app::personas::PersonaService;
+use iace_app::voice::{MediaTokens, VoiceConfig, VoicePorts, VoiceService, VoiceStores};
 use iace_app::webhooks::{InboxSettler, WebhookConfig, WebhookService};
 use iace_db::SqlStore;
+use iace_domain::escalation::EscalationPolicy;
 use iace_domain::memory::MemoryConfig;
 use iace_domain::ports::{Cache, Clock, EventBus, EventDedupe, RateLimiter, SystemClock};
 use iace_local::bus::LocalEventBus;
@@ -23,6 +25,7 @@ use iace_local::cache::LocalCache;
 use iace_local::dedupe::LocalEventDedupe;
 use iace_local::limiter::LocalRateLimiter;
 use iace_redis::RedisStore;
+use secrecy::{ExposeSecret as _, SecretString};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -70,7 +73,7 @@ pub fn state_with(
         _ => None,
     };
     let auth = AuthService::new(
-        &config.auth.to_auth_config(fallback),
+        &config.auth.to_auth_config(fallback.clone()),
         Arc::new(store.clone()),
         Arc::new(store.clone()),
         Arc::new(store.clone()),
@@ -109,7 +112,35 @@ pub fn state_with(
         },
         None => VoicemailAction::HangUp,
     });
-    let calls = Arc::new(calls);
+    let media_tokens = media_tokens(config, fallback.as_ref())?;
+    let calls = Arc::new(calls.with_media_tokens(media_tokens.clone()));
+    let voice = Arc::new(VoiceService::new(
+        VoiceStores {
+            calls: Arc::new(store.clone()),
+            personas: Arc::new(store.clone()),
+            customers: Arc::new(store.clone()),
+            memories: Arc::new(store.clone()),
+            patterns: Arc::new(store.clone()),
+            embedder: providers.embedder.clone(),
+            transcripts: Arc::new(store.clone()),
+        },
+        calls.clone(),
+        VoicePorts {
+            stt: providers.speech_to_text.clone(),
+            tts: providers.text_to_speech.clone(),
+            llm: providers.language_model.clone(),
+            sentiment: providers.sentiment.clone(),
+        },
+        voice_config(config, &providers),
+        media_tokens,
+        Arc::new(
+            EscalationPolicy::default()
+                .compile()
+                .map_err(|err| anyhow::anyhow!("the escalation policy: {err}"))?,
+        ),
+        MemoryConfig::default(),
+        clock.clone(),
+    ));
     let dedupe: Arc<dyn EventDedupe> = match &redis {
         Some(redis) => Arc::new(redis.clone()),
         None => Arc::new(LocalEventDedupe::new(Arc::new(SystemClock), 100_000)),
@@ -174,7 +205,42 @@ pub fn state_with(
         webhooks: Arc::new(webhooks),
         billing,
         orgs,
+        voice,
     })
+}
+
+/// Media-stream tokens: signed with `calls.media_secret`, else with a key
+/// derived from the JWT secret (the configured one, else this instance's
+/// random one — then only this instance accepts its streams).
+fn media_tokens(config: &Config, fallback: Option<&SecretString>) -> anyhow::Result<MediaTokens> {
+    let ttl = std::time::Duration::from_secs(config.calls.media_token_ttl_s.max(1));
+    if let Some(secret) = &config.calls.media_secret {
+        anyhow::ensure!(
+            secret.expose_secret().len() >= 32,
+            "calls.media_secret must be at least 32 characters"
+        );
+        return Ok(MediaTokens::new(secret.expose_secret().as_bytes(), ttl));
+    }
+    let jwt = config.auth.jwt_secret.as_ref().or(fallback);
+    let secret = match jwt {
+        Some(secret) => secret.expose_secret().to_owned(),
+        None => ephemeral_secret()?.expose_secret().to_owned(),
+    };
+    Ok(MediaTokens::derived_from(secret.as_bytes(), ttl))
+}
+
+/// The voice runtime's settings; with the text providers (the simulator's
+/// text-as-audio) audio goes out unpaced, as it comes.
+fn voice_config(config: &Config, providers: &crate::providers::Providers) -> VoiceConfig {
+    let mut voice = config.voice.to_voice_config();
+    if providers
+        .chosen
+        .iter()
+        .any(|(port, adapter)| *port == "text_to_speech" && *adapter == "text")
+    {
+        voice.pacing.frame_bytes = 0;
+    }
+    voice
 }
 
 impl Application {

@@ -14,6 +14,7 @@ use iace_domain::call::{
     Call, CallDirection, CallEvent, CallEventRecord, CallStatus, EventSource, NewCall, Notice,
     TransitionError, TransitionOutcome,
 };
+use iace_domain::escalation::EscalationReason;
 use iace_domain::experiment::{self, AssignmentKey};
 use iace_domain::ports::{
     AgentRepository, AnswerOptions, BusEvent, BusEventKind, CallFilter, CallHandle, CallLocator,
@@ -22,13 +23,15 @@ use iace_domain::ports::{
     Page, PageRequest, PersonaRepository, ProviderError, StoreError, TelephonyEvent,
     TelephonyEventKind, TelephonyGateway, TranscriptRepository, TransferTarget,
 };
+use iace_domain::routing::{self, RoutingRequest};
 use iace_domain::{
-    AgentId, Availability, CallId, ExperimentId, OrgId, PersonaId, PhoneNumber, Role,
+    AgentId, Availability, CallId, ExperimentId, OrgId, PersonaId, PhoneNumber, Role, Skill,
     TelephonySettings, TranscriptEntry, VariantId,
 };
 
 use crate::auth::Principal;
 use crate::error::{AppError, FieldError};
+use crate::voice::MediaTokens;
 
 /// How long an outbound call rings before the provider gives up.
 const RING_TIMEOUT: Duration = Duration::from_secs(30);
@@ -195,6 +198,7 @@ pub struct CallService {
     bus: Option<Arc<dyn EventBus>>,
     voicemail: VoicemailAction,
     inbound: Option<Inbound>,
+    media_tokens: Option<MediaTokens>,
 }
 
 /// What answering inbound calls needs: which organisation a number belongs
@@ -283,13 +287,44 @@ impl CallService {
             bus: None,
             voicemail: VoicemailAction::default(),
             inbound: None,
+            media_tokens: None,
         }
+    }
+
+    /// Signs media-stream URLs with `tokens`: answered and dialled calls
+    /// stream to `{media_base_url}/v1/media/telnyx?token=…`, the token also
+    /// given as the provider's stream auth token.
+    #[must_use]
+    pub fn with_media_tokens(mut self, tokens: MediaTokens) -> Self {
+        self.media_tokens = Some(tokens);
+        self
+    }
+
+    /// The media stream for `call`: to the organisation's base URL, else the
+    /// deployment's; none without either (or without a signer).
+    fn media_stream(
+        &self,
+        call: &Call,
+        settings: Option<&TelephonySettings>,
+    ) -> Option<MediaStreamSpec> {
+        let base = settings
+            .and_then(|s| s.media_base_url.clone())
+            .or_else(|| self.inbound.as_ref().and_then(|i| i.media_base_url.clone()))?;
+        let token = self.media_tokens.as_ref()?.issue(call.id, self.clock.now());
+        Some(MediaStreamSpec {
+            url: format!(
+                "{}/v1/media/telnyx?token={token}",
+                base.trim_end_matches('/')
+            ),
+            format: iace_domain::ports::AudioFormat::TELEPHONY,
+            auth_token: Some(token),
+        })
     }
 
     /// Answers inbound calls: a call to one of an organisation's numbers is
     /// created for it, linked to the customer calling, given a persona by the
     /// organisation's running experiment, and answered with a bidirectional
-    /// media stream to `{media_base_url}/media/{call_id}` (the
+    /// media stream to `{media_base_url}/v1/media/telnyx?token=…` (the
     /// organisation's own base URL first, then this deployment's).
     #[must_use]
     pub fn with_inbound(
@@ -603,13 +638,7 @@ impl CallService {
     /// Answers `call` after the webhook's 200 (the provider wants it within
     /// 2 s), with its media stream.
     fn spawn_answer(&self, call: Call, settings: Option<&TelephonySettings>) {
-        let base = settings
-            .and_then(|s| s.media_base_url.clone())
-            .or_else(|| self.inbound.as_ref().and_then(|i| i.media_base_url.clone()));
-        let media_stream = base.map(|base| MediaStreamSpec {
-            url: format!("{}/media/{}", base.trim_end_matches('/'), call.id),
-            format: iace_domain::ports::AudioFormat::TELEPHONY,
-        });
+        let media_stream = self.media_stream(&call, settings);
         let this = self.clone();
         tokio::spawn(async move { this.answer(call, media_stream).await });
     }
@@ -894,7 +923,7 @@ impl CallService {
             call_id: call.id,
             from: call.from.clone(),
             to: call.to.clone(),
-            media_stream: None,
+            media_stream: self.media_stream(&call, settings.as_ref()),
             machine_detection: match self.voicemail_from(settings.as_ref()) {
                 VoicemailAction::HangUp => MachineDetection::Detect,
                 VoicemailAction::LeaveMessage { .. } => MachineDetection::DetectWithGreetingEnd,
@@ -1217,6 +1246,145 @@ impl CallService {
                     source: Box::new(err),
                 })
             }
+        }
+    }
+
+    // ------------------------------------------------------------ voice runtime
+
+    /// For the voice runtime: reserves a free agent with every one of
+    /// `skills` for the call (the domain's routing picks; a slot taken by a
+    /// concurrent escalation moves on to the next) and moves the call to
+    /// escalating with `reason`. `None` when nobody is free or the call is no
+    /// longer in progress.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn escalate(
+        &self,
+        org: OrgId,
+        id: CallId,
+        reason: EscalationReason,
+        skills: &[Skill],
+    ) -> Result<Option<AgentId>, AppError> {
+        let mut candidates = self.agents.candidates(org, skills).await?;
+        loop {
+            let request = RoutingRequest {
+                required_skills: skills,
+            };
+            let Ok(agent) = routing::route(&candidates, &request) else {
+                return Ok(None);
+            };
+            let agent_id = agent.id;
+            match self.agents.adjust_active_calls(org, agent_id, 1).await {
+                Ok(_) => {}
+                Err(StoreError::Conflict { .. }) => {
+                    candidates.retain(|a| a.id != agent_id);
+                    continue;
+                }
+                Err(other) => return Err(other.into()),
+            }
+            let call = self.calls.get(org, id).await?;
+            let escalated = self
+                .apply(
+                    call,
+                    CallEvent::EscalationStarted,
+                    EventSource::Runtime,
+                    None,
+                    |c| {
+                        c.transferred_to = Some(agent_id);
+                        c.escalation_reason = Some(reason);
+                    },
+                )
+                .await;
+            return match escalated {
+                Ok((_, true)) => Ok(Some(agent_id)),
+                Ok((_, false)) => {
+                    self.release_slot(org, agent_id).await;
+                    Ok(None)
+                }
+                Err(err) => {
+                    self.release_slot(org, agent_id).await;
+                    Err(err)
+                }
+            };
+        }
+    }
+
+    /// For the voice runtime: transfers an escalating call to the agent
+    /// reserved for it. The `call.bridged` webhook then marks it transferred;
+    /// a failed transfer frees the agent and puts the call back in progress.
+    ///
+    /// # Errors
+    /// NotFound; Conflict when the agent cannot be reached; provider and store
+    /// errors.
+    pub async fn transfer_escalated(
+        &self,
+        org: OrgId,
+        id: CallId,
+        agent_id: AgentId,
+    ) -> Result<(), AppError> {
+        let call = self.calls.get(org, id).await?;
+        let agent = self.agents.get(org, agent_id).await?;
+        let target = match (&agent.phone, &agent.sip_uri) {
+            (Some(number), _) => Some(TransferTarget::Phone {
+                number: number.clone(),
+            }),
+            (None, Some(uri)) => Some(TransferTarget::Sip { uri: uri.clone() }),
+            (None, None) => None,
+        };
+        let (Some(handle), Some(target)) = (handle(&call), target) else {
+            self.release_slot(org, agent_id).await;
+            return Err(AppError::Conflict {
+                code: "agent_unreachable",
+                message: format!("call {id} cannot be transferred to agent {agent_id}"),
+            });
+        };
+        match self.telephony.transfer(&handle, &target).await {
+            Ok(CommandOutcome::Accepted) => Ok(()),
+            Ok(CommandOutcome::CallAlreadyEnded) => {
+                self.release_slot(org, agent_id).await;
+                Ok(())
+            }
+            Err(err) => {
+                self.release_slot(org, agent_id).await;
+                self.apply(
+                    call,
+                    CallEvent::TransferFailed,
+                    EventSource::Runtime,
+                    None,
+                    |c| c.transferred_to = None,
+                )
+                .await?;
+                Err(err.into())
+            }
+        }
+    }
+
+    /// For the voice runtime: hangs the call up (the hang-up webhook ends
+    /// it).
+    ///
+    /// # Errors
+    /// NotFound; provider errors.
+    pub async fn hang_up_call(&self, org: OrgId, id: CallId) -> Result<(), AppError> {
+        let call = self.calls.get(org, id).await?;
+        if let Some(handle) = handle(&call) {
+            self.telephony.hang_up(&handle).await?;
+        }
+        Ok(())
+    }
+
+    /// The call, for the voice runtime (no principal: the media stream was
+    /// authenticated by its token).
+    ///
+    /// # Errors
+    /// NotFound; store errors.
+    pub async fn for_runtime(&self, org: OrgId, id: CallId) -> Result<Call, AppError> {
+        Ok(self.calls.get(org, id).await?)
+    }
+
+    async fn release_slot(&self, org: OrgId, agent: AgentId) {
+        if let Err(err) = self.agents.adjust_active_calls(org, agent, -1).await {
+            tracing::warn!(agent_id = %agent, error = %err, "could not release the agent's slot");
         }
     }
 

@@ -351,6 +351,7 @@ mod tests {
         let stream = MediaStreamSpec {
             url: "wss://localhost/media/1".into(),
             format: AudioFormat::TELEPHONY,
+            auth_token: None,
         };
         let target = TransferTarget::Sip {
             uri: "sip:ana@pbx.example.com".into(),

@@ -87,6 +87,7 @@ fn stream_fields(spec: &MediaStreamSpec) -> wire::StreamFields<'_> {
         stream_bidirectional_mode: Some("rtp"),
         stream_bidirectional_codec: Some(codec),
         stream_bidirectional_sampling_rate: Some(spec.format.sample_rate),
+        stream_auth_token: spec.auth_token.as_deref(),
     }
 }
 

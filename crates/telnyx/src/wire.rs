@@ -18,6 +18,8 @@ pub(crate) struct StreamFields<'a> {
     pub stream_bidirectional_codec: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_bidirectional_sampling_rate: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_auth_token: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]

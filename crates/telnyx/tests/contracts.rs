@@ -165,6 +165,7 @@ fn dial_request() -> DialRequest {
         media_stream: Some(MediaStreamSpec {
             url: "wss://iace.example.com/media/1?token=t".into(),
             format: AudioFormat::TELEPHONY,
+            auth_token: None,
         }),
         machine_detection: MachineDetection::Detect,
         ring_timeout: Duration::from_secs(30),
@@ -188,6 +189,10 @@ async fn dial_sends_what_call_control_expects() {
     assert_eq!(body["timeout_secs"], 30);
     assert_eq!(body["answering_machine_detection"], "detect");
     assert_eq!(body["stream_url"], "wss://iace.example.com/media/1?token=t");
+    assert!(
+        body.get("stream_auth_token").is_none(),
+        "no token, no field"
+    );
     assert_eq!(body["stream_track"], "inbound_track");
     assert_eq!(body["stream_codec"], "PCMU");
     assert_eq!(body["stream_bidirectional_mode"], "rtp");
@@ -259,6 +264,7 @@ async fn answer_asks_for_a_bidirectional_stream_and_speak_falls_back_to_a_telnyx
                 media_stream: Some(MediaStreamSpec {
                     url: "wss://x/media".into(),
                     format: AudioFormat::TELEPHONY,
+                    auth_token: Some("stream-token".into()),
                 }),
             },
         )
@@ -289,6 +295,7 @@ async fn answer_asks_for_a_bidirectional_stream_and_speak_falls_back_to_a_telnyx
     assert_eq!(received[0].url.path(), "/calls/v3%3Aabc/actions/answer");
     let answer: serde_json::Value = received[0].body_json().expect("json");
     assert_eq!(answer["stream_url"], "wss://x/media");
+    assert_eq!(answer["stream_auth_token"], "stream-token");
     assert_eq!(answer["stream_bidirectional_mode"], "rtp");
     assert_eq!(
         call_id_from_client_state(answer["client_state"].as_str().expect("state")),

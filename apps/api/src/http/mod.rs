@@ -46,6 +46,7 @@ Authenticate with `Authorization: Bearer <access token or API key>`. Errors are 
         (name = "experiments", description = "A/B tests over personas: set-up, life cycle, results"),
         (name = "patterns", description = "What worked on earlier calls (read-only)"),
         (name = "calls", description = "Place, follow, hang up and transfer phone calls"),
+        (name = "media", description = "The telephony provider's media streams (WebSocket)"),
     )
 )]
 struct ApiDoc;
@@ -83,6 +84,7 @@ pub fn router(state: AppState, server: &ServerConfig) -> Router {
         .merge(routes::calls::router())
         .merge(routes::webhooks::router())
         .merge(routes::org::router())
+        .merge(routes::media::router())
         .split_for_parts();
     let spec = std::sync::Arc::new(openapi);
     let router = api

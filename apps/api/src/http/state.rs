@@ -43,4 +43,6 @@ pub struct AppState {
     pub billing: Arc<iace_app::billing::BillingService>,
     /// The organisation's own settings.
     pub orgs: Arc<iace_app::orgs::OrgService>,
+    /// Live calls on their media streams.
+    pub voice: Arc<iace_app::voice::VoiceService>,
 }

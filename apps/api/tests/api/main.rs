@@ -12,6 +12,7 @@ mod customers;
 mod experiments;
 mod health;
 mod limits;
+mod media;
 mod patterns;
 mod personas;
 mod redis_down;

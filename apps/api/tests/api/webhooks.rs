@@ -14,13 +14,13 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::common::*;
 
 /// A fake Telnyx (Call Control) and the key webhooks are signed with.
-struct Telnyx {
-    server: MockServer,
-    key: SigningKey,
+pub(crate) struct Telnyx {
+    pub(crate) server: MockServer,
+    pub(crate) key: SigningKey,
 }
 
 impl Telnyx {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/calls"))
@@ -47,7 +47,7 @@ impl Telnyx {
         }
     }
 
-    fn configure(&self, config: &mut iace_api::config::Config) {
+    pub(crate) fn configure(&self, config: &mut iace_api::config::Config) {
         config.telnyx = Some(iace_telnyx::TelnyxConfig {
             api_key: secrecy::SecretString::from("KEY_test"),
             connection_id: "conn-1".into(),
@@ -63,7 +63,7 @@ impl Telnyx {
 
     /// Waits (up to 10 s) until `n` `action` commands arrived; returns the
     /// count seen (commands are sent after the webhook is answered).
-    async fn wait_for(&self, action: &str, n: usize) -> usize {
+    pub(crate) async fn wait_for(&self, action: &str, n: usize) -> usize {
         for _ in 0..200 {
             if self.commands(action).await >= n {
                 break;
@@ -85,7 +85,7 @@ impl Telnyx {
 }
 
 /// A Telnyx event envelope about `call` (our id, as client_state).
-fn event(event_type: &str, call: &Placed, payload: Value) -> Value {
+pub(crate) fn event(event_type: &str, call: &Placed, payload: Value) -> Value {
     let mut payload = payload;
     payload["call_control_id"] = json!(call.provider_call_id);
     payload["client_state"] = json!(STANDARD.encode(&call.id));
@@ -133,16 +133,16 @@ async fn deliver_raw(
     )
 }
 
-async fn deliver(app: &TestApp, telnyx: &Telnyx, body: &Value) -> String {
+pub(crate) async fn deliver(app: &TestApp, telnyx: &Telnyx, body: &Value) -> String {
     let bytes = serde_json::to_vec(body).expect("json");
     let (status, receipt) = deliver_raw(&app.client, &app.base, &telnyx.key, &bytes, None).await;
     assert_eq!(status, StatusCode::OK, "{receipt}");
     receipt["status"].as_str().expect("status").to_owned()
 }
 
-struct Placed {
-    id: String,
-    provider_call_id: String,
+pub(crate) struct Placed {
+    pub(crate) id: String,
+    pub(crate) provider_call_id: String,
 }
 
 async fn setup(backend: Backend) -> (TestApp, Telnyx, Org) {
@@ -714,7 +714,7 @@ fn persona_body(name: &str) -> Value {
 }
 
 /// A Telnyx `call.initiated` for an incoming call the provider created.
-fn incoming(provider_call_id: &str, from: &str, to: &str) -> Value {
+pub(crate) fn incoming(provider_call_id: &str, from: &str, to: &str) -> Value {
     json!({
         "data": {
             "record_type": "event",
@@ -800,9 +800,13 @@ async fn an_inbound_call_is_created_for_the_number_owner_linked_assigned_and_ans
     assert_eq!(s, StatusCode::OK, "{list}");
     let call = &list["items"][0];
     let call_id = call["id"].as_str().expect("call id");
+    let token = answer["stream_auth_token"]
+        .as_str()
+        .expect("a stream token");
+    assert!(token.starts_with("v1."), "{token}");
     assert_eq!(
         answer["stream_url"],
-        format!("wss://media.acme.example.com/media/{call_id}")
+        format!("wss://media.acme.example.com/v1/media/telnyx?token={token}")
     );
     assert_eq!(answer["stream_bidirectional_mode"], "rtp");
     assert_eq!(call["status"], "ringing");

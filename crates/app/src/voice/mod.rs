@@ -24,11 +24,15 @@
 //! conversation and report back as events; the engine decides what waits for
 //! them (only a reply waits for its context, and only up to its timeout).
 
+mod live;
 mod pacer;
 mod runtime;
+mod token;
 
+pub use live::{OpenCall, VoiceService, VoiceStores};
 pub use pacer::{MediaOut, Pacing, mark_name, parse_mark};
 pub use runtime::{
     CallControl, CallReport, CallSetup, ContextPattern, MediaIn, ReplyContext, VoiceConfig,
     VoicePorts, run_call,
 };
+pub use token::{MediaTokens, TokenError};

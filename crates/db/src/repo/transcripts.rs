@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use iace_domain::ports::{StoreError, TranscriptRepository};
 use iace_domain::{CallId, OrgId, Sentiment, TranscriptEntry, TranscriptEntryId};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     TransactionTrait,
@@ -112,5 +113,36 @@ impl TranscriptRepository for SqlStore {
             }
         }
         rows.into_iter().map(to_domain).collect()
+    }
+
+    async fn set_sentiment(
+        &self,
+        org: OrgId,
+        call_id: CallId,
+        sequence: u32,
+        sentiment: Sentiment,
+    ) -> Result<bool, StoreError> {
+        let sequence = i32::try_from(sequence).map_err(|_| too_large("sequence"))?;
+        let updated = Entries::update_many()
+            .col_expr(entry::Column::Sentiment, Expr::value(sentiment.score()))
+            .filter(entry::Column::CallId.eq(call_id.into_uuid()))
+            .filter(entry::Column::OrgId.eq(org.into_uuid()))
+            .filter(entry::Column::Sequence.eq(sequence))
+            .exec(&self.db)
+            .await
+            .map_err(on(ENTITY))?;
+        if updated.rows_affected > 0 {
+            return Ok(true);
+        }
+        let owned = Calls::find_by_id(call_id.into_uuid())
+            .filter(call::Column::OrgId.eq(org.into_uuid()))
+            .count(&self.db)
+            .await
+            .map_err(on(ENTITY))?;
+        if owned == 0 {
+            Err(StoreError::NotFound { entity: "call" })
+        } else {
+            Ok(false)
+        }
     }
 }

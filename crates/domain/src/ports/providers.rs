@@ -186,10 +186,13 @@ impl AudioFormat {
 /// WebSocket on our side).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaStreamSpec {
-    /// Our media endpoint, `wss://…/media/{call_id}?token=…`.
+    /// Our media endpoint, `wss://…/v1/media/telnyx?token=…`.
     pub url: String,
     /// Audio format both ways.
     pub format: AudioFormat,
+    /// A token the provider presents when it connects (Telnyx sends it in
+    /// the `x-telnyx-streaming-auth-token` header); the URL carries it too.
+    pub auth_token: Option<String>,
 }
 
 /// Place an outbound call.

@@ -21,7 +21,7 @@ use crate::{
     AgentId, ApiKey, ApiKeyId, CallId, Customer, CustomerId, CustomerMemory, Email, Embedding,
     Experiment, ExperimentId, HumanAgent, InboxEventId, LearnedPattern, MemoryId, OrgId,
     Organization, PatternId, PatternKind, Persona, PersonaId, PhoneNumber, Plan, RefreshToken,
-    RefreshTokenId, Role, Skill, TranscriptEntry, User, UserId, VariantId,
+    RefreshTokenId, Role, Sentiment, Skill, TranscriptEntry, User, UserId, VariantId,
 };
 
 /// Why a repository call failed.
@@ -296,6 +296,19 @@ pub trait TranscriptRepository: Send + Sync {
     /// # Errors
     /// [`StoreError::NotFound`] when the call is not in `org`; [`StoreError::Unavailable`].
     async fn for_call(&self, org: OrgId, call: CallId) -> Result<Vec<TranscriptEntry>, StoreError>;
+
+    /// Sets the sentiment of the entry at `sequence` (scored after it was
+    /// appended). Returns whether there was such an entry.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the call is not in `org`; [`StoreError::Unavailable`].
+    async fn set_sentiment(
+        &self,
+        org: OrgId,
+        call: CallId,
+        sequence: u32,
+        sentiment: Sentiment,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Human agents.

@@ -47,6 +47,7 @@ fn stream() -> MediaStreamSpec {
     MediaStreamSpec {
         url: "wss://iace.example.com/media/abc?token=t".into(),
         format: AudioFormat::TELEPHONY,
+        auth_token: None,
     }
 }
 

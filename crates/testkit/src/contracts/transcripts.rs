@@ -82,6 +82,40 @@ where
                 Err(StoreError::NotFound { .. })
             ));
             assert_eq!(s.for_call(a.id, call.id).await.expect("read").len(), 1);
+            assert!(matches!(
+                s.set_sentiment(b.id, call.id, 0, Sentiment::NEUTRAL).await,
+                Err(StoreError::NotFound { .. })
+            ));
+        }
+    );
+    case!(
+        make,
+        "transcripts: a turn's sentiment is set after it was appended",
+        |s| {
+            let org = fixtures::org();
+            OrgRepository::create(s, &org).await.expect("org");
+            let call = fixtures::call(org.id);
+            CallRepository::create(s, &call).await.expect("call");
+            let mut caller = entry(call.id, 1, Speaker::Caller, "This is not working");
+            caller.sentiment = None;
+            s.append(org.id, &[entry(call.id, 0, Speaker::Bot, "Hello"), caller])
+                .await
+                .expect("append");
+            let score = Sentiment::new(-0.7).expect("valid");
+            assert!(
+                s.set_sentiment(org.id, call.id, 1, score)
+                    .await
+                    .expect("set")
+            );
+            assert!(
+                !s.set_sentiment(org.id, call.id, 9, score)
+                    .await
+                    .expect("no such entry"),
+                "no entry at that sequence"
+            );
+            let read = s.for_call(org.id, call.id).await.expect("read");
+            assert_eq!(read[1].sentiment, Some(score));
+            assert_eq!(read[0].sentiment, None, "only that entry");
         }
     );
 }

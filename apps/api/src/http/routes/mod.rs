@@ -7,6 +7,7 @@ pub mod calls;
 pub mod customers;
 pub mod experiments;
 pub mod health;
+pub mod media;
 pub mod org;
 pub mod pagination;
 pub mod patterns;

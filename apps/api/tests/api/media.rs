@@ -1,0 +1,374 @@
+//! The media stream (`GET /v1/media/telnyx`) end to end: a signed inbound
+//! call is answered with a tokened stream URL, a fake Telnyx media client
+//! connects with the token and talks to the agent over the real WebSocket —
+//! with the local providers, its "audio" is text — echoing every mark as
+//! Telnyx does once the audio before it was played.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use futures::{SinkExt as _, StreamExt as _};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+use crate::common::{Backend, Org, TestApp};
+use crate::webhooks::{Placed, Telnyx, deliver, event, incoming};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An org owning +14155550100, its app and the fake Telnyx.
+async fn setup(backend: Backend) -> (TestApp, Telnyx, Org) {
+    let telnyx = Telnyx::start().await;
+    let app = TestApp::spawn_with(backend, |c| {
+        telnyx.configure(c);
+        c.calls.media_base_url = Some("wss://media.iace.test".into());
+    })
+    .await;
+    let org = app.org("Acme").await;
+    let (s, body, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/org/telephony",
+            Some(&org.api_key),
+            Some(json!({"numbers": ["+14155550100"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    (app, telnyx, org)
+}
+
+/// An inbound call, answered: its id and stream token.
+async fn answered_call(app: &TestApp, telnyx: &Telnyx, org: &Org) -> (Placed, String) {
+    let provider_call_id = format!("v3:{}", uuid::Uuid::new_v4().simple());
+    let answers_before = telnyx
+        .server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/actions/answer"))
+        .count();
+    let initiated = incoming(&provider_call_id, "+442079460958", "+14155550100");
+    assert_eq!(deliver(app, telnyx, &initiated).await, "processed");
+    assert_eq!(
+        telnyx.wait_for("answer", answers_before + 1).await,
+        answers_before + 1
+    );
+    let answer: Value = telnyx
+        .server
+        .received_requests()
+        .await
+        .expect("requests")
+        .into_iter()
+        .rfind(|r| r.url.path().ends_with("/actions/answer"))
+        .expect("answer")
+        .body_json()
+        .expect("json");
+    let token = answer["stream_auth_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let (_, list) = app.get("/v1/calls?direction=inbound", &org.api_key).await;
+    let id = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|c| c["status"] == "ringing")
+        .and_then(|c| c["id"].as_str())
+        .expect("the new call")
+        .to_owned();
+    let placed = Placed {
+        id,
+        provider_call_id,
+    };
+    let mut answered = event("call.answered", &placed, json!({}));
+    answered["data"]["payload"]["client_state"] = Value::Null;
+    assert_eq!(deliver(app, telnyx, &answered).await, "processed");
+    (placed, token)
+}
+
+fn ws_url(app: &TestApp) -> String {
+    format!("{}/v1/media/telnyx", app.base.replacen("http", "ws", 1))
+}
+
+/// Connects as Telnyx does: the token in the auth header.
+async fn connect(app: &TestApp, token: &str, call: &Placed) -> Socket {
+    let mut request = ws_url(app).into_client_request().expect("request");
+    request.headers_mut().insert(
+        "x-telnyx-streaming-auth-token",
+        token.parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the stream opens");
+    send(
+        &mut socket,
+        json!({"event": "connected", "version": "1.0.0"}),
+    )
+    .await;
+    send(
+        &mut socket,
+        json!({"event": "start", "sequence_number": "1", "stream_id": "s-1", "start": {
+            "call_control_id": call.provider_call_id,
+            "client_state": STANDARD.encode(&call.id),
+            "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}
+        }}),
+    )
+    .await;
+    socket
+}
+
+async fn send(socket: &mut Socket, frame: Value) {
+    socket
+        .send(Message::Text(frame.to_string().into()))
+        .await
+        .expect("send");
+}
+
+/// The caller says `text` (the local speech-to-text hears text as audio).
+async fn say(socket: &mut Socket, text: &str) {
+    send(
+        socket,
+        json!({"event": "media", "media": {"track": "inbound", "chunk": "1", "timestamp": "20",
+            "payload": STANDARD.encode(text)}}),
+    )
+    .await;
+}
+
+/// What the agent says up to its next mark (which is echoed back), and
+/// whether a `clear` came first.
+async fn hear(socket: &mut Socket) -> (String, bool) {
+    let mut said = String::new();
+    let mut cleared = false;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("the agent speaks within 10 s")
+            .expect("the stream is open")
+            .expect("a frame");
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let frame: Value = serde_json::from_str(&text).expect("json frame");
+        match frame["event"].as_str() {
+            Some("media") => {
+                let audio = STANDARD
+                    .decode(frame["media"]["payload"].as_str().expect("payload"))
+                    .expect("base64");
+                said.push_str(&String::from_utf8_lossy(&audio));
+            }
+            Some("mark") => {
+                send(
+                    socket,
+                    json!({"event": "mark", "mark": {"name": frame["mark"]["name"]}}),
+                )
+                .await;
+                return (said, cleared);
+            }
+            Some("clear") => cleared = true,
+            other => panic!("unexpected frame {other:?}: {text}"),
+        }
+    }
+}
+
+async fn transcript(app: &TestApp, org: &Org, id: &str, turns: usize) -> Vec<Value> {
+    let mut last = Vec::new();
+    for _ in 0..100 {
+        let (s, details) = app.get(&format!("/v1/calls/{id}"), &org.api_key).await;
+        assert_eq!(s, StatusCode::OK, "{details}");
+        last = details["transcript"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if last.len() >= turns
+            && last
+                .iter()
+                .all(|t| t["speaker"] != "caller" || !t["sentiment"].is_null())
+        {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
+}
+
+#[tokio::test]
+async fn a_caller_hears_the_greeting_and_an_answer_and_the_transcript_is_stored() {
+    let (app, telnyx, org) = setup(Backend::Postgres).await;
+    let (call, token) = answered_call(&app, &telnyx, &org).await;
+    let mut socket = connect(&app, &token, &call).await;
+    let (greeting, _) = hear(&mut socket).await;
+    assert_eq!(greeting, "Hello! How can I help you today?");
+    say(&mut socket, "What time do you open tomorrow?").await;
+    let (answer, _) = hear(&mut socket).await;
+    assert!(answer.to_lowercase().contains("open"), "{answer}");
+    // The caller hangs up.
+    send(&mut socket, json!({"event": "stop"})).await;
+    let turns = transcript(&app, &org, &call.id, 3).await;
+    let lines: Vec<(String, String)> = turns
+        .iter()
+        .map(|t| {
+            (
+                t["speaker"].as_str().unwrap_or_default().to_owned(),
+                t["text"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(lines[0], ("bot".into(), greeting));
+    assert_eq!(
+        lines[1],
+        ("caller".into(), "What time do you open tomorrow?".into())
+    );
+    assert_eq!(lines[2].0, "bot");
+    assert!(
+        !turns[1]["sentiment"].is_null(),
+        "the caller's turn was scored: {turns:?}"
+    );
+}
+
+#[tokio::test]
+async fn asking_for_a_person_escalates_and_transfers_to_a_free_agent() {
+    let (app, telnyx, org) = setup(Backend::Postgres).await;
+    let (s, agent) = app
+        .post(
+            "/v1/agents",
+            &org.api_key,
+            json!({"name": "Ana", "phone": "+14155550177"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{agent}");
+    let agent_id = agent["id"].as_str().expect("id").to_owned();
+    let (s, body, _) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/agents/{agent_id}/availability"),
+            Some(&org.api_key),
+            Some(json!({"availability": "available"})),
+        )
+        .await;
+    assert!(s.is_success(), "{body}");
+    let (call, token) = answered_call(&app, &telnyx, &org).await;
+    let mut socket = connect(&app, &token, &call).await;
+    hear(&mut socket).await;
+    say(&mut socket, "I want to speak to a real person").await;
+    let (handover, _) = hear(&mut socket).await;
+    assert!(handover.contains("connect you"), "{handover}");
+    assert_eq!(telnyx.wait_for("transfer", 1).await, 1, "transferred");
+    let transfer: Value = telnyx
+        .server
+        .received_requests()
+        .await
+        .expect("requests")
+        .into_iter()
+        .find(|r| r.url.path().ends_with("/actions/transfer"))
+        .expect("transfer")
+        .body_json()
+        .expect("json");
+    assert_eq!(transfer["to"], "+14155550177");
+    let (_, details) = app
+        .get(&format!("/v1/calls/{}", call.id), &org.api_key)
+        .await;
+    assert_eq!(details["status"], "escalating");
+    assert_eq!(details["escalation_reason"], "human_requested");
+    assert_eq!(details["transferred_to"], agent_id.as_str());
+}
+
+#[tokio::test]
+async fn speaking_over_the_agent_clears_its_audio() {
+    let (app, telnyx, org) = setup(Backend::Sqlite).await;
+    let (call, token) = answered_call(&app, &telnyx, &org).await;
+    let mut socket = connect(&app, &token, &call).await;
+    // The greeting is sent but its mark is not echoed: still "playing".
+    let mut greeting = String::new();
+    loop {
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            panic!("the stream closed");
+        };
+        let frame: Value = serde_json::from_str(&text).expect("json");
+        if frame["event"] == "mark" {
+            break;
+        }
+        if frame["event"] == "media" {
+            greeting.push('.');
+        }
+    }
+    assert!(!greeting.is_empty());
+    say(&mut socket, "Sorry to interrupt, quick question").await;
+    let mut cleared = false;
+    for _ in 0..20 {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a frame")
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(text) = message {
+            let frame: Value = serde_json::from_str(&text).expect("json");
+            if frame["event"] == "clear" {
+                cleared = true;
+                break;
+            }
+        }
+    }
+    assert!(cleared, "barge-in sends clear");
+}
+
+#[tokio::test]
+async fn streams_without_a_valid_token_or_for_an_ended_call_are_refused() {
+    let (app, telnyx, org) = setup(Backend::Sqlite).await;
+    let (call, token) = answered_call(&app, &telnyx, &org).await;
+    let url = ws_url(&app);
+    let status = |result: Result<_, tokio_tungstenite::tungstenite::Error>| match result {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("{other}"),
+        Ok(_) => 101,
+    };
+    assert_eq!(
+        status(
+            tokio_tungstenite::connect_async(url.as_str())
+                .await
+                .map(|_| ())
+        ),
+        401
+    );
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    assert_eq!(
+        status(
+            tokio_tungstenite::connect_async(format!("{url}?token={forged}"))
+                .await
+                .map(|_| ())
+        ),
+        401
+    );
+    // Plain HTTP with a good token: not a WebSocket.
+    let (s, body, _) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/media/telnyx?token={token}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "websocket_required");
+    // The call ends: its token no longer opens a stream.
+    let mut hangup = event(
+        "call.hangup",
+        &call,
+        json!({"hangup_cause": "normal_clearing", "hangup_source": "caller"}),
+    );
+    hangup["data"]["payload"]["client_state"] = Value::Null;
+    deliver(&app, &telnyx, &hangup).await;
+    assert_eq!(
+        status(
+            tokio_tungstenite::connect_async(format!("{url}?token={token}"))
+                .await
+                .map(|_| ())
+        ),
+        409
+    );
+    let _ = org;
+}

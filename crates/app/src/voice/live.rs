@@ -1,0 +1,341 @@
+//! Live calls: what the media endpoint runs once a stream is authenticated —
+//! the call's persona and customer loaded, the runtime wired to the stores
+//! (transcript, sentiment, context) and to the call service (escalation,
+//! transfer, hang-up).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use iace_domain::call::Call;
+use iace_domain::conversation::Turn;
+use iace_domain::conversation::engine::HangUpReason;
+use iace_domain::escalation::{CompiledEscalationPolicy, EscalationReason};
+use iace_domain::memory::MemoryConfig;
+use iace_domain::model::{CustomerTier, Persona, Skill, Style, Voice};
+use iace_domain::ports::{
+    CallLocator, CallRepository, Clock, CustomerRepository, Embedder, MemoryStore,
+    MemoryStoreExt as _, PatternFilter, PatternStore, PersonaRepository, TranscriptRepository,
+};
+use iace_domain::{
+    AgentId, CallId, CustomerId, Language, OrgId, PersonaId, Sentiment, TranscriptEntry,
+    TranscriptEntryId,
+};
+use tokio::sync::mpsc;
+
+use super::pacer::MediaOut;
+use super::runtime::{
+    CallControl, CallReport, CallSetup, ContextPattern, MediaIn, ReplyContext, VoiceConfig,
+    VoicePorts, run_call,
+};
+use super::token::{MediaTokens, TokenError};
+use crate::calls::CallService;
+use crate::error::AppError;
+
+/// Learned patterns offered per reply.
+const PATTERNS_PER_TURN: u32 = 3;
+
+/// The stores a live call reads and writes.
+#[derive(Clone)]
+pub struct VoiceStores {
+    /// Calls (tenant-less look-up of the streamed call).
+    pub calls: Arc<dyn CallRepository>,
+    /// Personas.
+    pub personas: Arc<dyn PersonaRepository>,
+    /// Customers (the caller's tier).
+    pub customers: Arc<dyn CustomerRepository>,
+    /// Customer memories.
+    pub memories: Arc<dyn MemoryStore>,
+    /// Learned patterns.
+    pub patterns: Arc<dyn PatternStore>,
+    /// Embeds a turn for memory and pattern search.
+    pub embedder: Arc<dyn Embedder>,
+    /// Transcripts.
+    pub transcripts: Arc<dyn TranscriptRepository>,
+}
+
+impl std::fmt::Debug for VoiceStores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoiceStores").finish_non_exhaustive()
+    }
+}
+
+/// Runs the live calls of this instance.
+#[derive(Clone)]
+pub struct VoiceService {
+    stores: VoiceStores,
+    calls: Arc<CallService>,
+    ports: VoicePorts,
+    config: VoiceConfig,
+    tokens: MediaTokens,
+    policy: Arc<CompiledEscalationPolicy>,
+    memory: MemoryConfig,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for VoiceService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoiceService")
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A call whose stream was authenticated, ready to run.
+#[derive(Debug, Clone)]
+pub struct OpenCall {
+    /// The call.
+    pub call: Call,
+    /// Who speaks for the organisation.
+    pub persona: Persona,
+    /// The caller's tier.
+    pub tier: CustomerTier,
+}
+
+impl VoiceService {
+    /// Builds the service.
+    #[must_use]
+    #[allow(clippy::too_many_arguments)] // the composition root's one call
+    pub fn new(
+        stores: VoiceStores,
+        calls: Arc<CallService>,
+        ports: VoicePorts,
+        config: VoiceConfig,
+        tokens: MediaTokens,
+        policy: Arc<CompiledEscalationPolicy>,
+        memory: MemoryConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            stores,
+            calls,
+            ports,
+            config,
+            tokens,
+            policy,
+            memory,
+            clock,
+        }
+    }
+
+    /// The runtime's settings.
+    #[must_use]
+    pub const fn config(&self) -> &VoiceConfig {
+        &self.config
+    }
+
+    /// The call a media-stream token opens.
+    ///
+    /// # Errors
+    /// [`TokenError`] when it is malformed, forged or expired.
+    pub fn authenticate(&self, token: &str) -> Result<CallId, TokenError> {
+        self.tokens.verify(token, self.clock.now())
+    }
+
+    /// Loads what the call needs: the call itself (it must not have ended),
+    /// its persona (a built-in one when it has none) and the caller's tier.
+    ///
+    /// # Errors
+    /// NotFound; Conflict (`call_ended`) for a call that is over; store errors.
+    pub async fn open(&self, id: CallId) -> Result<OpenCall, AppError> {
+        let call = self
+            .stores
+            .calls
+            .locate(&CallLocator::Id(id))
+            .await?
+            .ok_or(AppError::NotFound { entity: "call" })?;
+        if call.status.is_terminal() {
+            return Err(AppError::Conflict {
+                code: "call_ended",
+                message: format!("call {id} has ended"),
+            });
+        }
+        let persona = match call.persona_id {
+            Some(persona) => self.stores.personas.get(call.org_id, persona).await?,
+            None => default_persona(call.org_id),
+        };
+        let tier = match call.customer_id {
+            Some(customer) => self
+                .stores
+                .customers
+                .get(call.org_id, customer)
+                .await
+                .map(|c| c.tier)
+                .unwrap_or_default(),
+            None => CustomerTier::default(),
+        };
+        Ok(OpenCall {
+            call,
+            persona,
+            tier,
+        })
+    }
+
+    /// Runs the call on its media stream until it ends.
+    pub async fn run(
+        &self,
+        open: OpenCall,
+        media_in: mpsc::Receiver<MediaIn>,
+        media_out: mpsc::Sender<MediaOut>,
+    ) -> CallReport {
+        let control = Arc::new(LiveCall {
+            org: open.call.org_id,
+            call: open.call.id,
+            customer: open.call.customer_id,
+            stores: self.stores.clone(),
+            calls: self.calls.clone(),
+            memory: self.memory.clone(),
+            clock: self.clock.clone(),
+        });
+        let setup = CallSetup {
+            persona: open.persona,
+            tier: open.tier,
+            policy: self.policy.clone(),
+        };
+        run_call(
+            setup,
+            self.ports.clone(),
+            control,
+            self.config.clone(),
+            media_in,
+            media_out,
+        )
+        .await
+    }
+}
+
+/// The persona of a call that has none (no experiment chose one).
+fn default_persona(org: OrgId) -> Persona {
+    let now = Utc::now();
+    Persona {
+        // Not stored: a placeholder identity.
+        id: PersonaId::new(),
+        org_id: org,
+        name: "Assistant".into(),
+        voice: Voice {
+            name: String::new(),
+            speed: 1.0,
+        },
+        system_prompt: "You are a helpful, friendly phone assistant for this company. Answer \
+                        briefly and ask one question at a time."
+            .into(),
+        greeting: "Hello! How can I help you today?".into(),
+        style: Style::default(),
+        language: Language::default(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// One live call's link to the rest of the system.
+struct LiveCall {
+    org: OrgId,
+    call: CallId,
+    customer: Option<CustomerId>,
+    stores: VoiceStores,
+    calls: Arc<CallService>,
+    memory: MemoryConfig,
+    clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl CallControl for LiveCall {
+    async fn context(&self, text: &str) -> Result<ReplyContext, AppError> {
+        let embedding = match self.stores.embedder.embed(&[text.to_owned()]).await {
+            Ok(mut embeddings) => embeddings.pop(),
+            Err(err) => {
+                tracing::warn!(error = %err, "the turn could not be embedded; context without search");
+                None
+            }
+        };
+        let memory = match self.customer {
+            Some(customer) => {
+                self.stores
+                    .memories
+                    .context(
+                        self.org,
+                        customer,
+                        embedding.as_ref(),
+                        self.clock.now(),
+                        &self.memory,
+                    )
+                    .await?
+                    .text
+            }
+            None => String::new(),
+        };
+        let patterns = match &embedding {
+            Some(embedding) => self
+                .stores
+                .patterns
+                .find_similar(
+                    self.org,
+                    embedding,
+                    PATTERNS_PER_TURN,
+                    &PatternFilter::default(),
+                )
+                .await?
+                .into_iter()
+                .map(|m| ContextPattern {
+                    id: m.item.id,
+                    trigger: m.item.trigger,
+                    response: m.item.response,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(ReplyContext { memory, patterns })
+    }
+
+    async fn record_turn(&self, turn: &Turn) -> Result<(), AppError> {
+        let entry = TranscriptEntry {
+            id: TranscriptEntryId::new(),
+            call_id: self.call,
+            sequence: turn.sequence,
+            speaker: turn.speaker,
+            text: turn.text.clone(),
+            started_ms: turn.started_ms,
+            ended_ms: turn.ended_ms,
+            sentiment: turn.sentiment,
+            interrupted: turn.interrupted,
+        };
+        Ok(self.stores.transcripts.append(self.org, &[entry]).await?)
+    }
+
+    async fn record_sentiment(&self, turn: u32, sentiment: Sentiment) -> Result<(), AppError> {
+        // The turn's append may still be on its way: try again briefly.
+        for attempt in 0..5u64 {
+            if self
+                .stores
+                .transcripts
+                .set_sentiment(self.org, self.call, turn, sentiment)
+                .await?
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await;
+        }
+        tracing::warn!(turn, "no transcript entry to score");
+        Ok(())
+    }
+
+    async fn find_agent(
+        &self,
+        reason: EscalationReason,
+        skills: &[Skill],
+    ) -> Result<Option<AgentId>, AppError> {
+        self.calls
+            .escalate(self.org, self.call, reason, skills)
+            .await
+    }
+
+    async fn transfer(&self, agent: AgentId, _reason: EscalationReason) -> Result<(), AppError> {
+        self.calls
+            .transfer_escalated(self.org, self.call, agent)
+            .await
+    }
+
+    async fn hang_up(&self, _reason: HangUpReason) -> Result<(), AppError> {
+        self.calls.hang_up_call(self.org, self.call).await
+    }
+}
