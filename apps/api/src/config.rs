@@ -141,6 +141,8 @@ pub struct VoiceSettings {
     pub endpointing_ms: u32,
     /// Speech-to-text utterance end (ms).
     pub utterance_end_ms: u32,
+    /// How long after a call its post-call work starts (ms).
+    pub post_call_delay_ms: u64,
 }
 
 impl Default for VoiceSettings {
@@ -159,6 +161,8 @@ impl Default for VoiceSettings {
             human_key: engine.human_key.map(String::from).unwrap_or_default(),
             endpointing_ms: runtime.endpointing_ms,
             utterance_end_ms: runtime.utterance_end_ms,
+            post_call_delay_ms: u64::try_from(runtime.post_call_delay.as_millis())
+                .unwrap_or(u64::MAX),
         }
     }
 }
@@ -180,6 +184,7 @@ impl VoiceSettings {
         engine.human_key = self.human_key.trim().chars().next();
         config.endpointing_ms = self.endpointing_ms;
         config.utterance_end_ms = self.utterance_end_ms;
+        config.post_call_delay = Duration::from_millis(self.post_call_delay_ms);
         config
     }
 }

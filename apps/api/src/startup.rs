@@ -14,6 +14,7 @@ use iace_app::experiments::ExperimentService;
 use iace_app::orgs::OrgService;
 use iace_app::patterns::PatternService;
 use iace_app::personas::PersonaService;
+use iace_app::postcall::{PostCallConfig, PostCallService, PostCallStores};
 use iace_app::voice::{MediaTokens, VoiceConfig, VoicePorts, VoiceService, VoiceStores};
 use iace_app::webhooks::{InboxSettler, WebhookConfig, WebhookService};
 use iace_db::SqlStore;
@@ -123,6 +124,7 @@ pub fn state_with(
             patterns: Arc::new(store.clone()),
             embedder: providers.embedder.clone(),
             transcripts: Arc::new(store.clone()),
+            inbox: Arc::new(store.clone()),
         },
         calls.clone(),
         VoicePorts {
@@ -160,7 +162,22 @@ pub fn state_with(
             .map(|s| s.prices.clone())
             .unwrap_or_default(),
     ));
-    let webhooks = webhooks.with_billing(billing.clone());
+    let post_call = Arc::new(PostCallService::new(
+        PostCallStores {
+            calls: Arc::new(store.clone()),
+            transcripts: Arc::new(store.clone()),
+            experiments: Arc::new(store.clone()),
+            patterns: Arc::new(store.clone()),
+            memories: Arc::new(store.clone()),
+        },
+        providers.embedder.clone(),
+        providers.language_model.clone(),
+        clock.clone(),
+        PostCallConfig::default(),
+    ));
+    let webhooks = webhooks
+        .with_billing(billing.clone())
+        .with_post_call(post_call);
     let orgs = Arc::new(OrgService::new(
         Arc::new(store.clone()),
         Arc::new(SystemClock),

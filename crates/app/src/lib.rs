@@ -20,6 +20,7 @@ pub mod experiments;
 pub mod orgs;
 pub mod patterns;
 pub mod personas;
+pub mod postcall;
 pub mod voice;
 pub mod webhooks;
 

@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 use crate::billing::{BillingOutcome, BillingService};
 use crate::calls::{CallService, Disposition};
 use crate::error::AppError;
+use crate::postcall::{CallEnded, INTERNAL_PROVIDER, PostCallService};
 
 /// A verified event from a provider.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +78,7 @@ const BILLING_PROVIDERS: [&str; 1] = ["stripe"];
 enum StoredEvent {
     Telephony(TelephonyEvent),
     Billing(BillingEvent),
+    CallEnded(CallEnded),
 }
 
 /// Intake and retry settings.
@@ -140,6 +142,7 @@ pub struct WebhookService {
     dedupe: Option<Arc<dyn EventDedupe>>,
     calls: Arc<CallService>,
     billing: Option<Arc<BillingService>>,
+    post_call: Option<Arc<PostCallService>>,
     clock: Arc<dyn Clock>,
     config: WebhookConfig,
     settler: Option<mpsc::Sender<Settled>>,
@@ -233,6 +236,7 @@ impl WebhookService {
             dedupe: None,
             calls,
             billing: None,
+            post_call: None,
             clock,
             config,
             settler: None,
@@ -259,6 +263,14 @@ impl WebhookService {
     #[must_use]
     pub fn with_billing(mut self, billing: Arc<BillingService>) -> Self {
         self.billing = Some(billing);
+        self
+    }
+
+    /// Does the work after live calls ([`crate::postcall`]) recorded in the
+    /// inbox.
+    #[must_use]
+    pub fn with_post_call(mut self, post_call: Arc<PostCallService>) -> Self {
+        self.post_call = Some(post_call);
         self
     }
 
@@ -378,6 +390,35 @@ impl WebhookService {
         }
     }
 
+    /// The work after a live call; failures are retried like any event's.
+    async fn after_call(&self, id: InboxEventId, ended: &CallEnded) {
+        let Some(post_call) = &self.post_call else {
+            self.settle(id, InboxStatus::Ignored).await;
+            return;
+        };
+        match post_call.process(ended).await {
+            Ok(result) => {
+                tracing::info!(
+                    call_id = %ended.call_id,
+                    outcome = ?result.outcome,
+                    patterns_counted = result.patterns_counted,
+                    new_patterns = result.new_patterns,
+                    memory = result.memory_stored,
+                    "post-call work done"
+                );
+                self.settle(id, InboxStatus::Processed).await;
+            }
+            Err(AppError::NotFound { .. }) => self.settle(id, InboxStatus::Ignored).await,
+            Err(err) => {
+                tracing::warn!(call_id = %ended.call_id, error = %err, "post-call work failed; retried later");
+                let retry_at = after(self.clock.now(), self.config.retry_after);
+                if let Err(err) = self.inbox.fail(id, &err.to_string(), retry_at).await {
+                    tracing::warn!(error = %err, "could not record a failed post-call attempt");
+                }
+            }
+        }
+    }
+
     /// Marks a processed event settled: through the batching settler when
     /// there is one with room, inline otherwise.
     async fn settle(&self, id: InboxEventId, status: InboxStatus) {
@@ -408,10 +449,12 @@ impl WebhookService {
         let claimed = due.len();
         for entry in due {
             let id = entry.id;
-            let billing = BILLING_PROVIDERS.contains(&entry.event.provider.as_str());
+            let provider = entry.event.provider.as_str();
             let payload = entry.event.payload;
-            let read = if billing {
+            let read = if BILLING_PROVIDERS.contains(&provider) {
                 serde_json::from_value::<BillingEvent>(payload).map(StoredEvent::Billing)
+            } else if provider == INTERNAL_PROVIDER {
+                serde_json::from_value::<CallEnded>(payload).map(StoredEvent::CallEnded)
             } else {
                 serde_json::from_value::<TelephonyEvent>(payload).map(StoredEvent::Telephony)
             };
@@ -437,6 +480,7 @@ impl WebhookService {
                 Ok(StoredEvent::Billing(event)) => {
                     self.process(id, ProviderEvent::Billing(&event)).await;
                 }
+                Ok(StoredEvent::CallEnded(ended)) => self.after_call(id, &ended).await,
                 Err(err) => {
                     tracing::error!(error = %err, "an inbox event could not be read back; ignored");
                     if let Err(err) = self

@@ -14,6 +14,10 @@
 //! | "hello", "hi", "good morning"… (or nothing yet)   | a greeting, with the persona's name when the system prompt says "You are &lt;Name&gt;" |
 //! | anything else                                     | "Sorry, could you say that again?"      |
 //!
+//! A request whose system prompt starts with "Summarise" (the work after a
+//! call) is answered with what its `Caller:` lines said, joined — an extract,
+//! not a summary.
+//!
 //! After a tool result it says it is connecting the caller. Keywords are
 //! checked in the order of the table. The reply streams word by word as
 //! [`ChatChunk::Text`], then [`ChatChunk::Finished`] (`stop`, or
@@ -240,6 +244,9 @@ impl ScriptedReplies {
     }
 
     fn by_intent(request: &ChatRequest) -> Reply {
+        if let Some(summary) = summary(request) {
+            return Reply::Text(summary);
+        }
         if request
             .messages
             .last()
@@ -286,6 +293,32 @@ impl ScriptedReplies {
         };
         Reply::Text(text)
     }
+}
+
+/// A request to summarise a call (its system prompt starts with
+/// "Summarise"): what the lines starting `Caller:` said, joined.
+fn summary(request: &ChatRequest) -> Option<String> {
+    let system = request
+        .messages
+        .first()
+        .filter(|m| m.role == ChatRole::System)?;
+    if !system.content.trim_start().starts_with("Summarise") {
+        return None;
+    }
+    let said: Vec<&str> = request
+        .messages
+        .iter()
+        .filter(|m| m.role == ChatRole::User)
+        .flat_map(|m| m.content.lines())
+        .filter_map(|line| line.strip_prefix("Caller:"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    Some(if said.is_empty() {
+        "The caller said nothing.".to_owned()
+    } else {
+        format!("The caller said: {}", said.join(" / "))
+    })
 }
 
 /// The chunks that stream `reply`: a delta per word (each keeping the space
@@ -537,6 +570,27 @@ mod tests {
         assert!(
             started.elapsed() >= Duration::from_millis(80),
             "a delay before each chunk"
+        );
+    }
+
+    #[test]
+    fn a_summary_request_gets_an_extract_of_the_callers_lines() {
+        let request = ChatRequest {
+            model: None,
+            messages: vec![
+                ChatMessage::new(ChatRole::System, "Summarise the call below."),
+                ChatMessage::new(
+                    ChatRole::User,
+                    "Agent: Hello!\nCaller: What time do you open?\nAgent: Nine.\nCaller: Thanks\n",
+                ),
+            ],
+            tools: Vec::new(),
+            temperature: None,
+            max_tokens: None,
+        };
+        assert_eq!(
+            ScriptedReplies::new().reply(&request),
+            Reply::Text("The caller said: What time do you open? / Thanks".into())
         );
     }
 }

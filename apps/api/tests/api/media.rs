@@ -139,17 +139,27 @@ async fn say(socket: &mut Socket, text: &str) {
     .await;
 }
 
-/// What the agent says up to its next mark (which is echoed back), and
-/// whether a `clear` came first.
+/// Everything the agent says until it goes quiet (every mark echoed, as
+/// Telnyx does once the audio before it was played), and whether a `clear`
+/// came. With the text providers audio is not paced, so a whole reply
+/// arrives at once.
 async fn hear(socket: &mut Socket) -> (String, bool) {
     let mut said = String::new();
     let mut cleared = false;
+    let mut marks = 0;
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("the agent speaks within 10 s")
-            .expect("the stream is open")
-            .expect("a frame");
+        let wait = if marks == 0 {
+            Duration::from_secs(10)
+        } else {
+            Duration::from_millis(400)
+        };
+        let message = match tokio::time::timeout(wait, socket.next()).await {
+            // The call ended (a transfer, a hang-up) after its last words.
+            Ok(None | Some(Err(_))) if marks > 0 => return (said, cleared),
+            Ok(message) => message.expect("the stream is open").expect("a frame"),
+            Err(_) if marks > 0 => return (said, cleared),
+            Err(_) => panic!("the agent did not speak within 10 s"),
+        };
         let Message::Text(text) = message else {
             continue;
         };
@@ -159,15 +169,18 @@ async fn hear(socket: &mut Socket) -> (String, bool) {
                 let audio = STANDARD
                     .decode(frame["media"]["payload"].as_str().expect("payload"))
                     .expect("base64");
-                said.push_str(&String::from_utf8_lossy(&audio));
+                if !said.is_empty() && !said.ends_with(' ') {
+                    said.push(' ');
+                }
+                said.push_str(String::from_utf8_lossy(&audio).trim());
             }
             Some("mark") => {
+                marks += 1;
                 send(
                     socket,
                     json!({"event": "mark", "mark": {"name": frame["mark"]["name"]}}),
                 )
                 .await;
-                return (said, cleared);
             }
             Some("clear") => cleared = true,
             other => panic!("unexpected frame {other:?}: {text}"),
@@ -371,4 +384,186 @@ async fn streams_without_a_valid_token_or_for_an_ended_call_are_refused() {
         409
     );
     let _ = org;
+}
+
+/// Polls `GET path` until `done` holds (10 s at most); returns the last body.
+async fn until(app: &TestApp, org: &Org, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut body = Value::Null;
+    for _ in 0..200 {
+        let (s, read) = app.get(path, &org.api_key).await;
+        assert_eq!(s, StatusCode::OK, "{read}");
+        body = read;
+        if done(&body) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    body
+}
+
+#[tokio::test]
+async fn after_the_call_its_outcome_experiment_patterns_and_memory_are_stored() {
+    let telnyx = Telnyx::start().await;
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        telnyx.configure(c);
+        c.calls.media_base_url = Some("wss://media.iace.test".into());
+        c.calls.worker_interval_ms = 50;
+        c.voice.post_call_delay_ms = 100;
+    })
+    .await;
+    let org = app.org("Acme").await;
+    let (s, body, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/org/telephony",
+            Some(&org.api_key),
+            Some(json!({"numbers": ["+14155550100"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, customer) = app
+        .post(
+            "/v1/customers",
+            &org.api_key,
+            json!({"phone": "+442079460958", "name": "Jane"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{customer}");
+    let customer_id = customer["id"].as_str().expect("id").to_owned();
+    let (_, a) = app
+        .post(
+            "/v1/personas",
+            &org.api_key,
+            crate::webhooks::persona_body("Sam"),
+        )
+        .await;
+    let (_, b) = app
+        .post(
+            "/v1/personas",
+            &org.api_key,
+            crate::webhooks::persona_body("Alex"),
+        )
+        .await;
+    let (s, experiment) = app
+        .post(
+            "/v1/experiments",
+            &org.api_key,
+            json!({"name": "greeting", "metric": "resolved_without_escalation", "variants": [
+                {"name": "sam", "persona_id": a["id"], "weight": 50, "is_control": true},
+                {"name": "alex", "persona_id": b["id"], "weight": 50},
+            ]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{experiment}");
+    let experiment_id = experiment["id"].as_str().expect("id").to_owned();
+    let (s, started, _) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/experiments/{experiment_id}/start"),
+            Some(&org.api_key),
+            None,
+        )
+        .await;
+    assert!(s.is_success(), "{started}");
+
+    // First call: a question answered, and the caller is pleased.
+    let (call, token) = answered_call(&app, &telnyx, &org).await;
+    let mut socket = connect(&app, &token, &call).await;
+    let (greeting, _) = hear(&mut socket).await;
+    assert_eq!(greeting, "Hi, this is Acme. How can I help?");
+    say(&mut socket, "What time do you open tomorrow?").await;
+    hear(&mut socket).await;
+    say(&mut socket, "Great, that is really helpful, thank you!").await;
+    hear(&mut socket).await;
+    send(&mut socket, json!({"event": "stop"})).await;
+
+    let details = until(&app, &org, &format!("/v1/calls/{}", call.id), |d| {
+        !d["outcome"].is_null()
+    })
+    .await;
+    assert_eq!(details["outcome"], "resolved", "{details}");
+    assert!(
+        details["sentiment"]["turns"].as_u64() >= Some(2),
+        "{details}"
+    );
+    let results = until(
+        &app,
+        &org,
+        &format!("/v1/experiments/{experiment_id}/results"),
+        |r| {
+            r["variants"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|x| x["trials"] == 1))
+        },
+    )
+    .await;
+    let counted: Vec<(u64, u64)> = results["variants"]
+        .as_array()
+        .expect("variants")
+        .iter()
+        .map(|v| {
+            (
+                v["trials"].as_u64().unwrap_or(0),
+                v["conversions"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert!(counted.contains(&(1, 1)), "one trial, converted: {results}");
+    let memory = until(
+        &app,
+        &org,
+        &format!("/v1/customers/{customer_id}/memory"),
+        |m| m["summary"].as_str().is_some_and(|s| !s.is_empty()),
+    )
+    .await;
+    assert!(
+        memory["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("open tomorrow"),
+        "{memory}"
+    );
+    let patterns = until(&app, &org, "/v1/patterns/top?limit=10", |p| {
+        p["items"].as_array().is_some_and(|i| !i.is_empty())
+    })
+    .await;
+    let items = patterns["items"].as_array().expect("items");
+    assert_eq!(
+        items.len(),
+        1,
+        "only the exchange the caller was pleased with: {patterns}"
+    );
+    let learned = &items[0];
+    assert_eq!(
+        learned["trigger"], "What time do you open tomorrow?",
+        "{patterns}"
+    );
+    assert!(
+        learned["response"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nine to five")
+    );
+    assert_eq!(learned["uses"], 0);
+
+    // Second call, same question: the learned pattern is in the reply's
+    // prompt, so its use (and success) is counted after the call.
+    let (second, token) = answered_call(&app, &telnyx, &org).await;
+    let mut socket = connect(&app, &token, &second).await;
+    hear(&mut socket).await;
+    say(&mut socket, "What time do you open tomorrow?").await;
+    hear(&mut socket).await;
+    say(&mut socket, "Perfect, thanks a lot!").await;
+    hear(&mut socket).await;
+    send(&mut socket, json!({"event": "stop"})).await;
+    let pattern_id = learned["id"].as_str().expect("id").to_owned();
+    let used = until(&app, &org, &format!("/v1/patterns/{pattern_id}"), |p| {
+        p["uses"] == 1
+    })
+    .await;
+    assert_eq!(
+        (used["uses"].clone(), used["successes"].clone()),
+        (json!(1), json!(1)),
+        "{used}"
+    );
 }

@@ -702,7 +702,7 @@ fn event_json_for(event: &iace_domain::ports::TelephonyEvent, placed: &Placed) -
     body
 }
 
-fn persona_body(name: &str) -> Value {
+pub(crate) fn persona_body(name: &str) -> Value {
     json!({
         "name": name,
         "voice": {"name": "aura-2-thalia-en", "speed": 1.0},

@@ -16,6 +16,7 @@ use iace_domain::model::{CustomerTier, Persona, Skill, Style, Voice};
 use iace_domain::ports::{
     CallLocator, CallRepository, Clock, CustomerRepository, Embedder, MemoryStore,
     MemoryStoreExt as _, PatternFilter, PatternStore, PersonaRepository, TranscriptRepository,
+    WebhookInbox,
 };
 use iace_domain::{
     AgentId, CallId, CustomerId, Language, OrgId, PersonaId, Sentiment, TranscriptEntry,
@@ -31,6 +32,7 @@ use super::runtime::{
 use super::token::{MediaTokens, TokenError};
 use crate::calls::CallService;
 use crate::error::AppError;
+use crate::postcall::{self, CallEnded};
 
 /// Learned patterns offered per reply.
 const PATTERNS_PER_TURN: u32 = 3;
@@ -52,6 +54,8 @@ pub struct VoiceStores {
     pub embedder: Arc<dyn Embedder>,
     /// Transcripts.
     pub transcripts: Arc<dyn TranscriptRepository>,
+    /// Where the work after the call is recorded (durably).
+    pub inbox: Arc<dyn WebhookInbox>,
 }
 
 impl std::fmt::Debug for VoiceStores {
@@ -192,7 +196,8 @@ impl VoiceService {
             tier: open.tier,
             policy: self.policy.clone(),
         };
-        run_call(
+        let (org_id, call_id) = (open.call.org_id, open.call.id);
+        let report = run_call(
             setup,
             self.ports.clone(),
             control,
@@ -200,7 +205,35 @@ impl VoiceService {
             media_in,
             media_out,
         )
-        .await
+        .await;
+        let ended = CallEnded {
+            org_id,
+            call_id,
+            keys: report.keys.iter().collect(),
+            escalation: report.escalation,
+            transferred_to: report.transferred_to,
+            hung_up: report.hung_up,
+            patterns_used: report.patterns_used.clone(),
+            ended_at: self.clock.now(),
+        };
+        // Durable before this returns; retried briefly if the store hiccups.
+        for attempt in 1..=3u64 {
+            match postcall::enqueue(
+                &*self.stores.inbox,
+                &ended,
+                self.clock.now(),
+                self.config.post_call_delay,
+            )
+            .await
+            {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::warn!(call_id = %call_id, attempt, error = %err, "could not record the post-call work");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                }
+            }
+        }
+        report
     }
 }
 

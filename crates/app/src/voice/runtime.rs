@@ -153,6 +153,9 @@ pub struct VoiceConfig {
     pub sentiment_timeout: Duration,
     /// Room in each bounded channel (frames, pieces, events).
     pub channel_capacity: usize,
+    /// How long after the call its post-call work starts (the hang-up
+    /// webhook and the last transcript writes land first).
+    pub post_call_delay: Duration,
 }
 
 impl Default for VoiceConfig {
@@ -169,6 +172,7 @@ impl Default for VoiceConfig {
             utterance_end_ms: 1_000,
             sentiment_timeout: Duration::from_secs(10),
             channel_capacity: 64,
+            post_call_delay: Duration::from_secs(3),
         }
     }
 }

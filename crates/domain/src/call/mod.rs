@@ -60,6 +60,10 @@ pub enum CallOutcome {
     Unresolved,
     /// An answering machine took the call.
     Voicemail,
+    /// The call was handed to a human agent.
+    Escalated,
+    /// The caller left (or never spoke) before anything was resolved.
+    Abandoned,
 }
 
 impl CallOutcome {

@@ -1,7 +1,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{ExperimentId, OrgId, PersonaId, VariantId};
+use crate::call::CallOutcome;
+use crate::{ExperimentId, OrgId, PersonaId, Sentiment, SentimentLabel, VariantId};
 
 /// Where an experiment is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -27,6 +28,26 @@ pub enum ExperimentMetric {
     ResolvedWithoutEscalation,
     /// The caller's final sentiment was positive.
     PositiveSentiment,
+}
+
+impl ExperimentMetric {
+    /// Whether a call counts as a conversion under this metric: its outcome,
+    /// whether it went to a human, and the caller's last scored sentiment.
+    #[must_use]
+    pub fn achieved(
+        self,
+        outcome: CallOutcome,
+        escalated: bool,
+        last_sentiment: Option<Sentiment>,
+    ) -> bool {
+        match self {
+            Self::Conversion => outcome.is_success(),
+            Self::ResolvedWithoutEscalation => outcome.is_success() && !escalated,
+            Self::PositiveSentiment => {
+                last_sentiment.is_some_and(|s| s.label() == SentimentLabel::Positive)
+            }
+        }
+    }
 }
 
 /// One arm of an experiment: a persona (and optionally a script) with a weight.
@@ -68,4 +89,27 @@ pub struct Experiment {
     pub started_at: Option<DateTime<Utc>>,
     /// When it completed.
     pub ended_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_metric_counts_its_own_kind_of_success() {
+        let happy = Sentiment::new(0.6).ok();
+        let upset = Sentiment::new(-0.6).ok();
+        let m = ExperimentMetric::Conversion;
+        assert!(m.achieved(CallOutcome::Converted, false, upset));
+        assert!(m.achieved(CallOutcome::Resolved, true, None));
+        assert!(!m.achieved(CallOutcome::Abandoned, false, happy));
+        let m = ExperimentMetric::ResolvedWithoutEscalation;
+        assert!(m.achieved(CallOutcome::Resolved, false, None));
+        assert!(!m.achieved(CallOutcome::Resolved, true, None));
+        assert!(!m.achieved(CallOutcome::Escalated, true, happy));
+        let m = ExperimentMetric::PositiveSentiment;
+        assert!(m.achieved(CallOutcome::Unresolved, false, happy));
+        assert!(!m.achieved(CallOutcome::Resolved, false, upset));
+        assert!(!m.achieved(CallOutcome::Resolved, false, None));
+    }
 }
