@@ -8,5 +8,6 @@
 pub mod config;
 pub mod http;
 pub mod providers;
+pub mod sim;
 pub mod startup;
 pub mod telemetry;

@@ -40,6 +40,15 @@ enum Command {
     },
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Play a whole simulated call in the terminal: a scripted caller talks
+    /// to the AI agent through the media stream (text mode, local providers,
+    /// an in-memory database unless --config is given).
+    Sim {
+        /// A script: one caller line per line (`#` comments). Default: a
+        /// short call that ends with a request for a human.
+        #[arg(long, value_name = "FILE")]
+        script: Option<PathBuf>,
+    },
     /// Manage organisations.
     Org {
         #[command(subcommand)]
@@ -82,6 +91,16 @@ async fn main() -> anyhow::Result<()> {
             let app = startup::Application::build(config).await?;
             tracing::info!(port = app.port(), "listening");
             app.run_until(startup::shutdown_signal()).await?;
+        }
+        Command::Sim { script } => {
+            let script = match script {
+                Some(path) => iace_api::sim::read_script(&path)?,
+                None => iace_api::sim::DEFAULT_SCRIPT
+                    .iter()
+                    .map(|l| (*l).to_owned())
+                    .collect(),
+            };
+            iace_api::sim::run(config, script, cli.config.is_some()).await?;
         }
         Command::Migrate => {
             config.database.migrate_on_connect = false;

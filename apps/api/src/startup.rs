@@ -41,6 +41,7 @@ pub struct Application {
     port: u16,
     shutdown_timeout: std::time::Duration,
     webhooks: Arc<WebhookService>,
+    state: AppState,
     settler: InboxSettler,
     worker_interval: std::time::Duration,
 }
@@ -283,7 +284,7 @@ impl Application {
             .with_batched_settling(SETTLE_QUEUE);
         state.webhooks = Arc::new(webhooks);
         let webhooks = state.webhooks.clone();
-        let router = http::router(state, &config.server);
+        let router = http::router(state.clone(), &config.server);
         let listener = TcpListener::bind(config.server.bind).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {
@@ -292,11 +293,19 @@ impl Application {
             port,
             shutdown_timeout: config.server.shutdown_timeout(),
             webhooks,
+            state,
             settler,
             worker_interval: std::time::Duration::from_millis(
                 config.calls.worker_interval_ms.max(10),
             ),
         })
+    }
+
+    /// The services the server runs with (for in-process tools: the
+    /// simulator, benchmarks).
+    #[must_use]
+    pub fn state(&self) -> AppState {
+        self.state.clone()
     }
 
     /// The bound port (useful with `bind = 127.0.0.1:0`).

@@ -107,3 +107,48 @@ async fn migrate_then_org_create_prints_a_working_api_key() {
         "{help}"
     );
 }
+
+#[test]
+fn sim_plays_a_scripted_call_turn_by_turn() {
+    let dir = tempfile_dir();
+    let script = dir.join("call.txt");
+    std::fs::write(
+        &script,
+        "# a short call\nWhat time do you open tomorrow?\n\nThanks, goodbye.\n",
+    )
+    .expect("script");
+    // No configuration: the embedded default on an in-memory database.
+    let out = Command::new(env!("CARGO_BIN_EXE_iace-api"))
+        .args(["sim", "--script", script.to_str().expect("path")])
+        .env("IACE_LOG__FILTER", "warn")
+        .output()
+        .expect("run iace-api sim");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{stdout}"))
+    };
+    let greeting = at("agent  │ Hello! How can I help you today?");
+    let question = at("caller │ What time do you open tomorrow?");
+    let answer = at("agent  │ We are open from nine to five");
+    let scored = at("caller sentiment");
+    let goodbye = at("caller │ Thanks, goodbye.");
+    let after = at("── after the call");
+    assert!(greeting < question && question < answer && answer < goodbye && goodbye < after);
+    assert!(scored > question);
+    assert!(lines[after].contains("outcome"), "{}", lines[after]);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("iace-sim-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}

@@ -128,6 +128,13 @@ impl VoiceService {
         &self.config
     }
 
+    /// A media-stream token for `call` (what answered and dialled calls
+    /// carry; the simulator uses it to open its own stream).
+    #[must_use]
+    pub fn issue_token(&self, call: CallId) -> String {
+        self.tokens.issue(call, self.clock.now())
+    }
+
     /// The call a media-stream token opens.
     ///
     /// # Errors
