@@ -247,10 +247,10 @@ pub async fn run(mut config: Config, script: Vec<String>, configured: bool) -> a
                 .by_phone(&who, &PhoneNumber::parse(CALLER)?)
                 .await
                 .ok();
-            if let Some(customer) = memory {
-                if let Ok(memory) = state.customers.memory(&who, customer.id).await {
-                    println!("── remembered about the caller: {}", memory.text);
-                }
+            if let Some(customer) = memory
+                && let Ok(memory) = state.customers.memory(&who, customer.id).await
+            {
+                println!("── remembered about the caller: {}", memory.text);
             }
         }
         None => println!("── the work after the call did not finish in 10 s"),
