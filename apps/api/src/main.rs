@@ -100,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
                     .map(|l| (*l).to_owned())
                     .collect(),
             };
-            iace_api::sim::run(config, script, cli.config.is_some()).await?;
+            Box::pin(iace_api::sim::run(config, script, cli.config.is_some())).await?;
         }
         Command::Migrate => {
             config.database.migrate_on_connect = false;
