@@ -99,6 +99,10 @@ example:
 bench-api *ARGS:
     scripts/bench-api.sh {{ARGS}}
 
+# A whole simulated call in the terminal (text mode, local providers, in-memory database).
+sim *ARGS:
+    cargo run -q -p iace-api -- sim {{ARGS}}
+
 # Webhook throughput end to end (release build, Postgres): signed Telnyx call.* webhooks verified,
 # deduplicated, recorded, applied and persisted; webhooks/s and p50/p95/p99. Starts the test services
 # when TEST_DATABASE_URL is unset. `just bench-webhooks --calls 2000 --concurrency 16 --pool 4`.
