@@ -99,6 +99,14 @@ example:
 bench-api *ARGS:
     scripts/bench-api.sh {{ARGS}}
 
+# Live calls under load through the media WebSocket (release build, Postgres): frame relay p50/p99,
+# lost frames, turn overhead p50/p99, memory per call. `just bench-voice --calls 1000 --seconds 20`.
+bench-voice *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -z "${TEST_DATABASE_URL:-}" ]]; then eval "$(scripts/test-services.sh start)"; fi
+    cargo run --release -p iace-api --example bench_voice -- {{ARGS}}
+
 # A whole simulated call in the terminal (text mode, local providers, in-memory database).
 sim *ARGS:
     cargo run -q -p iace-api -- sim {{ARGS}}

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt as _;
 use iace_app::agents::AgentService;
 use iace_app::auth::{AuthService, JwtAlgorithm, ephemeral_secret};
 use iace_app::billing::BillingService;
@@ -64,6 +65,21 @@ pub fn state_with(
     store: SqlStore,
     redis: Option<RedisStore>,
 ) -> anyhow::Result<AppState> {
+    let providers = crate::providers::build(config)?;
+    state_with_providers(config, store, redis, providers)
+}
+
+/// [`state_with`] over providers built by the caller (benchmarks and tools
+/// that wrap an adapter).
+///
+/// # Errors
+/// When the auth configuration is unusable.
+pub fn state_with_providers(
+    config: &Config,
+    store: SqlStore,
+    redis: Option<RedisStore>,
+    providers: crate::providers::Providers,
+) -> anyhow::Result<AppState> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let fallback = match (config.auth.jwt_algorithm, &config.auth.jwt_secret) {
         (JwtAlgorithm::Hs256, None) => {
@@ -83,7 +99,6 @@ pub fn state_with(
         clock.clone(),
     )?;
     let agents = AgentService::new(Arc::new(store.clone()));
-    let providers = crate::providers::build(config)?;
     // Call events reach every instance through Redis when configured, this
     // instance only otherwise.
     let bus: Arc<dyn EventBus> = match &redis {
@@ -268,12 +283,24 @@ impl Application {
     /// # Errors
     /// Database, configuration or bind failures.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let providers = crate::providers::build(&config)?;
+        Self::build_with_providers(config, providers).await
+    }
+
+    /// [`build`](Self::build) over providers built by the caller.
+    ///
+    /// # Errors
+    /// Database, configuration or bind failures.
+    pub async fn build_with_providers(
+        config: Config,
+        providers: crate::providers::Providers,
+    ) -> anyhow::Result<Self> {
         let store = SqlStore::connect(&config.database).await?;
         let redis = match &config.redis {
             Some(redis) => Some(RedisStore::connect(redis).await?),
             None => None,
         };
-        let mut state = state_with(&config, store, redis)?;
+        let mut state = state_with_providers(&config, store, redis, providers)?;
         for (port, adapter) in &state.providers.chosen {
             tracing::info!(port, adapter, "provider");
         }
@@ -337,7 +364,14 @@ impl Application {
             let _ = settler_stopped.await;
         }));
         let mut settler = AbortOnDrop(settler);
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        // No Nagle: media frames (20 ms of audio, marks) must leave at once,
+        // not wait for the peer's delayed acknowledgement.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
+        let serve = axum::serve(listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
             let _ = tx.send(());
         });

@@ -28,6 +28,9 @@ use crate::http::state::AppState;
 /// The header Telnyx sends the stream auth token in.
 pub const AUTH_HEADER: &str = "x-telnyx-streaming-auth-token";
 
+/// The socket's read buffer (bigger frames are still read, in pieces).
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+
 /// Room for frames between the socket and the call (about a second of
 /// audio each way).
 const FRAMES_BUFFERED: usize = 64;
@@ -89,6 +92,9 @@ pub async fn telnyx(
     let voice = state.voice.clone();
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
+        // A frame is a few hundred bytes; the default 128 KiB read buffer is
+        // zeroed on every read, which cost a fifth of the CPU at 1 000 calls.
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| stream(voice, open, socket)))
 }
 
