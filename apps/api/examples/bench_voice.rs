@@ -173,19 +173,19 @@ async fn caller(
                 };
                 // Cheap checks first: most frames are audio.
                 if text.contains("\"media\"") {
-                    if let Some(sent) = awaiting.lock().ok().and_then(|mut a| a.take()) {
-                        if let Ok(mut t) = turns.lock() {
-                            t.push(sent.elapsed());
-                        }
+                    if let Some(sent) = awaiting.lock().ok().and_then(|mut a| a.take())
+                        && let Ok(mut t) = turns.lock()
+                    {
+                        t.push(sent.elapsed());
                     }
-                } else if text.contains("\"mark\"") {
-                    if let Ok(frame) = serde_json::from_str::<serde_json::Value>(&text) {
-                        let name = frame["mark"]["name"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned();
-                        let _ = marks_tx.send(name);
-                    }
+                } else if text.contains("\"mark\"")
+                    && let Ok(frame) = serde_json::from_str::<serde_json::Value>(&text)
+                {
+                    let name = frame["mark"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = marks_tx.send(name);
                 }
             }
         })

@@ -284,7 +284,8 @@ impl Application {
     /// Database, configuration or bind failures.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let providers = crate::providers::build(&config)?;
-        Self::build_with_providers(config, providers).await
+        // Boxed: the providers make the future large for every caller's stack.
+        Box::pin(Self::build_with_providers(config, providers)).await
     }
 
     /// [`build`](Self::build) over providers built by the caller.
