@@ -498,6 +498,11 @@ impl CallService {
             }
             _ => None,
         };
+        // An agent reserved for a transfer that never happened: the hang-up
+        // frees the slot.
+        let reserved = (call.status == CallStatus::Escalating)
+            .then_some(call.transferred_to)
+            .flatten();
         let result = self
             .apply(call, call_event, source, at, |c| {
                 provider_ids(c);
@@ -517,6 +522,12 @@ impl CallService {
             }) => return Ok(Disposition::Recorded),
             Err(other) => return Err(other),
         };
+        if let Some(agent) = reserved
+            && applied
+            && matches!(event.kind, TelephonyEventKind::HungUp { .. })
+        {
+            self.release_slot(call.org_id, agent).await;
+        }
         if let Some(kind) = bus_kind {
             self.publish(&call, kind).await;
         }
@@ -1283,7 +1294,13 @@ impl CallService {
                 }
                 Err(other) => return Err(other.into()),
             }
-            let call = self.calls.get(org, id).await?;
+            let call = match self.calls.get(org, id).await {
+                Ok(call) => call,
+                Err(err) => {
+                    self.release_slot(org, agent_id).await;
+                    return Err(err.into());
+                }
+            };
             let escalated = self
                 .apply(
                     call,
@@ -1323,8 +1340,14 @@ impl CallService {
         id: CallId,
         agent_id: AgentId,
     ) -> Result<(), AppError> {
-        let call = self.calls.get(org, id).await?;
-        let agent = self.agents.get(org, agent_id).await?;
+        let found = futures::try_join!(self.calls.get(org, id), self.agents.get(org, agent_id));
+        let (call, agent) = match found {
+            Ok(found) => found,
+            Err(err) => {
+                self.release_slot(org, agent_id).await;
+                return Err(err.into());
+            }
+        };
         let target = match (&agent.phone, &agent.sip_uri) {
             (Some(number), _) => Some(TransferTarget::Phone {
                 number: number.clone(),

@@ -10,7 +10,8 @@
 //! 1. reads the call and its transcript (stored turn by turn during the call,
 //!    with each caller turn's sentiment);
 //! 2. sums the caller's sentiment up and decides the outcome (an outcome set
-//!    through the API wins): escalated when it went to a human, converted
+//!    through the API wins): escalated when it went to a human, a callback
+//!    requested when nobody was free and a message was taken, converted
 //!    when the caller pressed the conversion key, abandoned when the caller
 //!    said nothing, resolved when the last word was not negative, otherwise
 //!    unresolved;
@@ -255,7 +256,7 @@ impl PostCallService {
         let summary = self.summarise(&transcript).await;
         let call = self.store_outcome(call, outcome, sentiment).await?;
 
-        let escalated = ended.escalation.is_some() || call.escalation_reason.is_some();
+        let escalated = ended.transferred_to.is_some() || call.transferred_to.is_some();
         let last_sentiment = sentiment.map(|s| s.last);
         let experiment_counted = match (call.experiment_id, call.variant_id) {
             (Some(experiment), Some(variant)) => {
@@ -309,8 +310,13 @@ impl PostCallService {
             .iter()
             .filter(|e| e.speaker == Speaker::Caller)
             .collect();
-        if ended.escalation.is_some() || ended.transferred_to.is_some() {
+        // An escalation that found nobody is not one: the AI carried on, or
+        // took a message.
+        if ended.transferred_to.is_some() {
             return CallOutcome::Escalated;
+        }
+        if ended.hung_up == Some(HangUpReason::MessageTaken) {
+            return CallOutcome::CallbackRequested;
         }
         if self
             .config

@@ -356,6 +356,18 @@ async fn streams_without_a_valid_token_or_for_an_ended_call_are_refused() {
         ),
         401
     );
+    // One stream per call: a second one with the same token is refused
+    // while the first is open.
+    let first = connect(&app, &token, &call).await;
+    assert_eq!(
+        status(
+            tokio_tungstenite::connect_async(format!("{url}?token={token}"))
+                .await
+                .map(|_| ())
+        ),
+        409
+    );
+    drop(first);
     // Plain HTTP with a good token: not a WebSocket.
     let (s, body, _) = app
         .call(

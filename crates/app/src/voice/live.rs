@@ -3,7 +3,8 @@
 //! (transcript, sentiment, context) and to the call service (escalation,
 //! transfer, hang-up).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -75,6 +76,7 @@ pub struct VoiceService {
     policy: Arc<CompiledEscalationPolicy>,
     memory: MemoryConfig,
     clock: Arc<dyn Clock>,
+    live: Arc<Mutex<HashSet<CallId>>>,
 }
 
 impl std::fmt::Debug for VoiceService {
@@ -85,8 +87,9 @@ impl std::fmt::Debug for VoiceService {
     }
 }
 
-/// A call whose stream was authenticated, ready to run.
-#[derive(Debug, Clone)]
+/// A call whose stream was authenticated, ready to run. While it exists, no
+/// second stream for the call opens on this instance.
+#[derive(Debug)]
 pub struct OpenCall {
     /// The call.
     pub call: Call,
@@ -94,6 +97,22 @@ pub struct OpenCall {
     pub persona: Persona,
     /// The caller's tier.
     pub tier: CustomerTier,
+    _live: LiveGuard,
+}
+
+/// Marks a call as streaming on this instance until dropped.
+#[derive(Debug)]
+struct LiveGuard {
+    call: CallId,
+    live: Arc<Mutex<HashSet<CallId>>>,
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&self.call);
+        }
+    }
 }
 
 impl VoiceService {
@@ -119,7 +138,14 @@ impl VoiceService {
             policy,
             memory,
             clock,
+            live: Arc::new(Mutex::new(HashSet::new())),
         }
+    }
+
+    /// How many calls stream on this instance now.
+    #[must_use]
+    pub fn live_calls(&self) -> usize {
+        self.live.lock().map_or(0, |live| live.len())
     }
 
     /// The runtime's settings.
@@ -147,7 +173,9 @@ impl VoiceService {
     /// its persona (a built-in one when it has none) and the caller's tier.
     ///
     /// # Errors
-    /// NotFound; Conflict (`call_ended`) for a call that is over; store errors.
+    /// NotFound; Conflict (`call_ended`) for a call that is over,
+    /// (`stream_already_open`) for a call already streaming here; store
+    /// errors.
     pub async fn open(&self, id: CallId) -> Result<OpenCall, AppError> {
         let call = self
             .stores
@@ -175,10 +203,21 @@ impl VoiceService {
                 .unwrap_or_default(),
             None => CustomerTier::default(),
         };
+        let claimed = self.live.lock().is_ok_and(|mut live| live.insert(id));
+        if !claimed {
+            return Err(AppError::Conflict {
+                code: "stream_already_open",
+                message: format!("call {id} already has a media stream"),
+            });
+        }
         Ok(OpenCall {
             call,
             persona,
             tier,
+            _live: LiveGuard {
+                call: id,
+                live: self.live.clone(),
+            },
         })
     }
 

@@ -104,7 +104,7 @@ struct Queued {
 /// goes away.
 pub(super) async fn run(
     pacing: Pacing,
-    mut commands: mpsc::Receiver<PacerCommand>,
+    mut commands: mpsc::UnboundedReceiver<PacerCommand>,
     out: mpsc::Sender<MediaOut>,
 ) {
     let mut queue: VecDeque<Queued> = VecDeque::new();
@@ -238,7 +238,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn speeches_play_in_order_in_frames_paced_to_real_time() {
-        let (commands, rx) = mpsc::channel(8);
+        let (commands, rx) = mpsc::unbounded_channel();
         let (out_tx, mut out) = mpsc::channel(64);
         tokio::spawn(run(Pacing::default(), rx, out_tx));
         let started = Instant::now();
@@ -251,7 +251,6 @@ mod tests {
                 ]),
                 first: false,
             })
-            .await
             .expect("send");
         commands
             .send(PacerCommand::Enqueue {
@@ -262,7 +261,6 @@ mod tests {
                 ]),
                 first: false,
             })
-            .await
             .expect("send");
         let got = collect(&mut out, 13).await;
         let frames: Vec<usize> = got
@@ -289,7 +287,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_speech_stops_mid_way_and_a_filler_goes_first() {
-        let (commands, rx) = mpsc::channel(8);
+        let (commands, rx) = mpsc::unbounded_channel();
         let (out_tx, mut out) = mpsc::channel(64);
         tokio::spawn(run(Pacing::default(), rx, out_tx));
         let (reply_tx, reply_rx) = mpsc::channel(4);
@@ -299,7 +297,6 @@ mod tests {
                 pieces: reply_rx,
                 first: false,
             })
-            .await
             .expect("send");
         // A filler arrives before the reply has any audio: it plays first.
         commands
@@ -308,7 +305,6 @@ mod tests {
                 pieces: speech(vec![Piece::Audio(Bytes::from_static(b"x")), Piece::Mark(0)]),
                 first: true,
             })
-            .await
             .expect("send");
         assert_eq!(
             collect(&mut out, 2).await,
@@ -325,9 +321,8 @@ mod tests {
         assert!(matches!(&first[0], MediaOut::Audio(a) if a.len() == 160));
         commands
             .send(PacerCommand::Cancel(SpeechId(3)))
-            .await
             .expect("cancel");
-        commands.send(PacerCommand::Clear).await.expect("clear");
+        commands.send(PacerCommand::Clear).expect("clear");
         // At most the lead's worth of frames may already be out.
         let mut after = Vec::new();
         while let Some(m) = out.recv().await {
@@ -347,7 +342,7 @@ mod tests {
 
     #[tokio::test]
     async fn unpaced_audio_goes_out_whole() {
-        let (commands, rx) = mpsc::channel(8);
+        let (commands, rx) = mpsc::unbounded_channel();
         let (out_tx, mut out) = mpsc::channel(64);
         let pacing = Pacing {
             frame_bytes: 0,
@@ -363,7 +358,6 @@ mod tests {
                 ]),
                 first: false,
             })
-            .await
             .expect("send");
         let got = collect(&mut out, 2).await;
         assert!(matches!(&got[0], MediaOut::Audio(a) if a.len() == 1000));

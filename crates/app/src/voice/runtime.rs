@@ -211,7 +211,11 @@ pub struct CallReport {
 /// Reports from the call's helper tasks.
 enum Report {
     Engine(Event),
-    Context { request: u32, context: ReplyContext },
+    /// `None` when the fetch failed: the reply uses the last context.
+    Context {
+        request: u32,
+        context: Option<ReplyContext>,
+    },
 }
 
 /// A speech being produced.
@@ -242,7 +246,8 @@ pub async fn run_call(
     let clock = Clock(Instant::now());
     let capacity = config.channel_capacity.max(1);
     let (reports_tx, mut reports) = mpsc::channel::<Report>(capacity);
-    let (pacer_tx, pacer_rx) = mpsc::channel::<PacerCommand>(capacity);
+    // Commands are few and small; never dropped.
+    let (pacer_tx, pacer_rx) = mpsc::unbounded_channel::<PacerCommand>();
     let pacer = tokio::spawn(pacer::run(config.pacing, pacer_rx, media_out));
 
     let mut call = Call {
@@ -277,16 +282,20 @@ pub async fn run_call(
         }
         Err(err) => {
             tracing::warn!(error = %err, "speech-to-text could not be opened");
-            call.handle(Event::ProviderFailed {
-                at: clock.now(),
-                stage: Stage::SpeechToText,
-                speech: None,
-            });
             None
         }
     };
     call.handle(Event::Started { at: clock.now() });
+    if stt_events.is_none() {
+        // After the start, so the engine acts on it (hands the call over).
+        call.handle(Event::ProviderFailed {
+            at: clock.now(),
+            stage: Stage::SpeechToText,
+            speech: None,
+        });
+    }
 
+    let mut dropped_frames = 0u64;
     while !call.engine.is_over() {
         let deadline = call
             .engine
@@ -296,9 +305,13 @@ pub async fn run_call(
             biased;
             media = media_in.recv() => match media {
                 Some(MediaIn::Audio(audio)) => {
-                    // A closed forwarder (STT gone) drops the audio: the
-                    // engine already knows.
-                    let _ = stt_tx.send(audio).await;
+                    // Audio is real time: when speech-to-text falls a second
+                    // behind (a reconnect), frames are dropped rather than
+                    // holding up marks, keys and the hang-up. A closed
+                    // forwarder (STT gone) drops them too; the engine knows.
+                    if let Err(mpsc::error::TrySendError::Full(_)) = stt_tx.try_send(audio) {
+                        dropped_frames += 1;
+                    }
                 }
                 Some(MediaIn::Dtmf(digit)) => call.handle(Event::Dtmf { at: clock.now(), digit }),
                 Some(MediaIn::Mark(name)) => {
@@ -323,8 +336,10 @@ pub async fn run_call(
             Some(report) = reports.recv() => match report {
                 Report::Engine(event) => call.handle(event),
                 Report::Context { request, context } => {
-                    call.contexts.insert(request, Arc::new(context));
-                    call.latest_context = Some(request);
+                    if let Some(context) = context {
+                        call.contexts.insert(request, Arc::new(context));
+                        call.latest_context = Some(request);
+                    }
                     call.handle(Event::ContextReady { at: clock.now(), request });
                 }
             },
@@ -332,6 +347,12 @@ pub async fn run_call(
         }
     }
 
+    if dropped_frames > 0 {
+        tracing::warn!(
+            dropped_frames,
+            "speech-to-text fell behind; caller audio was dropped"
+        );
+    }
     for (_, producing) in call.producing.drain() {
         producing.task.abort();
     }
@@ -393,7 +414,7 @@ struct Call {
     config: VoiceConfig,
     clock: Clock,
     reports: mpsc::Sender<Report>,
-    pacer: mpsc::Sender<PacerCommand>,
+    pacer: mpsc::UnboundedSender<PacerCommand>,
     producing: HashMap<SpeechId, Producing>,
     /// Patterns in each reply's prompt, until its turn is recorded.
     reply_patterns: HashMap<SpeechId, Vec<PatternId>>,
@@ -441,17 +462,29 @@ impl Call {
                 let (control, reports) = (self.control.clone(), self.reports.clone());
                 let timeout = Duration::from_millis(self.config.engine.context_timeout_ms);
                 tokio::spawn(async move {
-                    match tokio::time::timeout(timeout, control.context(&text)).await {
-                        Ok(Ok(context)) => {
-                            let _ = reports.send(Report::Context { request, context }).await;
+                    let context = match tokio::time::timeout(timeout, control.context(&text)).await
+                    {
+                        Ok(Ok(context)) => Some(context),
+                        Ok(Err(err)) => {
+                            tracing::warn!(error = %err, "reply context failed; the last one is used");
+                            None
                         }
-                        Ok(Err(err)) => tracing::warn!(error = %err, "reply context failed"),
-                        Err(_) => tracing::warn!("reply context timed out"),
-                    }
+                        Err(_) => {
+                            tracing::warn!("reply context timed out; the last one is used");
+                            None
+                        }
+                    };
+                    // Reported either way: a failed fetch must not make the
+                    // reply wait out the whole timeout.
+                    let _ = reports.send(Report::Context { request, context }).await;
                 });
             }
             Action::AnalyzeSentiment { turn, text } => {
-                let (sentiment, reports) = (self.ports.sentiment.clone(), self.reports.clone());
+                let (sentiment, reports, control) = (
+                    self.ports.sentiment.clone(),
+                    self.reports.clone(),
+                    self.control.clone(),
+                );
                 let (language, timeout, clock) = (
                     self.setup.persona.language.clone(),
                     self.config.sentiment_timeout,
@@ -471,6 +504,13 @@ impl Call {
                         }
                         Err(_) => None,
                     };
+                    // Stored from here, not through the engine: the last
+                    // turns are scored after the call loop has stopped.
+                    if let Some(score) = reading
+                        && let Err(err) = control.record_sentiment(turn, score).await
+                    {
+                        tracing::warn!(error = %err, "a turn's sentiment could not be stored");
+                    }
                     let _ = reports
                         .send(Report::Engine(Event::Sentiment {
                             at: clock.now(),
@@ -496,14 +536,8 @@ impl Call {
                     }
                 });
             }
-            Action::RecordSentiment { turn, sentiment } => {
-                let control = self.control.clone();
-                tokio::spawn(async move {
-                    if let Err(err) = control.record_sentiment(turn, sentiment).await {
-                        tracing::warn!(error = %err, "a turn's sentiment could not be stored");
-                    }
-                });
-            }
+            // Already stored by the scoring task (see AnalyzeSentiment).
+            Action::RecordSentiment { .. } => {}
             Action::RecordKey { digit } => self.report.keys.push(digit),
             Action::FindAgent { reason, skills } => {
                 self.report.escalation = Some(reason);
@@ -547,10 +581,9 @@ impl Call {
     }
 
     fn command(&self, command: PacerCommand) {
-        // The pacer never holds commands long; a full queue means the media
-        // side is gone, and then nothing matters.
-        if self.pacer.try_send(command).is_err() {
-            tracing::debug!("pacer queue full or closed; command dropped");
+        // Closed only when the media side is gone, and then nothing matters.
+        if self.pacer.send(command).is_err() {
+            tracing::debug!("pacer gone; command dropped");
         }
     }
 
@@ -592,11 +625,13 @@ impl Call {
     /// while the model goes on.
     fn start_reply(&mut self, speech: SpeechId, context: ContextUse) {
         self.report.replies += 1;
+        let latest = || {
+            self.latest_context
+                .and_then(|r| self.contexts.get(&r).cloned())
+        };
         let context = match context {
-            ContextUse::Fresh { request } => self.contexts.get(&request).cloned(),
-            ContextUse::Stale => self
-                .latest_context
-                .and_then(|r| self.contexts.get(&r).cloned()),
+            ContextUse::Fresh { request } => self.contexts.get(&request).cloned().or_else(latest),
+            ContextUse::Stale => latest(),
         }
         .unwrap_or_default();
         let hints: Vec<PatternHint<'_>> = context

@@ -854,7 +854,10 @@ impl ConversationEngine {
     }
 
     fn barge_in_deadline(&self) -> Option<Millis> {
-        if !self.agent_busy()
+        // Only where a barge-in can happen: elsewhere the deadline would stay
+        // in the past and the runtime would tick for nothing.
+        if !matches!(self.phase, Phase::Talking | Phase::TakingMessage)
+            || !self.agent_busy()
             || self.config.barge_in_min_speech_ms == 0
             || self.listening.words() == 0
         {
@@ -1246,13 +1249,25 @@ impl ConversationEngine {
             }
             (None, NoAgentFallback::KeepAi) => {
                 self.phase = Phase::Talking;
-                // The turn that escalated still deserves an answer.
-                if let Some(turn) = self.last_caller_turn()
-                    && !self.agent_busy()
-                {
-                    self.start_reply(turn, ContextUse::Stale, out);
-                } else if !self.agent_busy() {
-                    self.listen_for_silence();
+                match self.last_caller_turn() {
+                    // The turn that escalated still deserves an answer: now,
+                    // or once the agent has finished what it is saying.
+                    Some(turn) if self.agent_busy() => self.unanswered = Some((turn, None)),
+                    Some(turn) => self.start_reply(turn, ContextUse::Stale, out),
+                    // Escalated before anything was said (a VIP): greet.
+                    None if self.turns.is_empty() && !self.agent_busy() => {
+                        let greeting = self.greeting.trim().to_owned();
+                        if greeting.is_empty() {
+                            self.listen_for_silence();
+                        } else {
+                            self.say(LineKind::Greeting, greeting, out);
+                        }
+                    }
+                    None => {
+                        if !self.agent_busy() {
+                            self.listen_for_silence();
+                        }
+                    }
                 }
             }
         }

@@ -31,6 +31,15 @@ pub const AUTH_HEADER: &str = "x-telnyx-streaming-auth-token";
 /// The socket's read buffer (bigger frames are still read, in pieces).
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
+/// How often the server pings the media peer.
+const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A media stream with nothing at all from the peer this long is dead.
+const IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long the last frames may take to leave after the call ended.
+const WRITER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Room for frames between the socket and the call (about a second of
 /// audio each way).
 const FRAMES_BUFFERED: usize = 64;
@@ -106,24 +115,37 @@ async fn stream(voice: Arc<VoiceService>, open: OpenCall, socket: WebSocket) {
     let (to_call, media_in) = mpsc::channel::<MediaIn>(FRAMES_BUFFERED);
     let (media_out, mut from_call) = mpsc::channel::<MediaOut>(FRAMES_BUFFERED);
     let writer = tokio::spawn(async move {
-        while let Some(out) = from_call.recv().await {
-            let frame = match out {
-                MediaOut::Audio(audio) => OutboundFrame::Media(audio),
-                MediaOut::Mark(name) => OutboundFrame::Mark(name),
-                MediaOut::Clear => OutboundFrame::Clear,
+        // Pings keep a quiet but healthy peer answering (its pongs count as
+        // traffic for the reader's idle limit).
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            let message = tokio::select! {
+                out = from_call.recv() => match out {
+                    Some(out) => Message::Text(match out {
+                        MediaOut::Audio(audio) => OutboundFrame::Media(audio),
+                        MediaOut::Mark(name) => OutboundFrame::Mark(name),
+                        MediaOut::Clear => OutboundFrame::Clear,
+                    }.encode().into()),
+                    None => break,
+                },
+                _ = ping.tick() => Message::Ping(Vec::new().into()),
             };
-            if sink
-                .send(Message::Text(frame.encode().into()))
-                .await
-                .is_err()
-            {
+            if sink.send(message).await.is_err() {
                 return;
             }
         }
         let _ = sink.close().await;
     });
     let reader = async move {
-        while let Some(message) = frames.next().await {
+        loop {
+            // A peer that went away without closing (a dead network) sends
+            // nothing, not even pongs: the call ends after IDLE_LIMIT.
+            let Ok(next) = tokio::time::timeout(IDLE_LIMIT, frames.next()).await else {
+                tracing::warn!(call_id = %call_id, "media stream idle; closing");
+                break;
+            };
+            let Some(message) = next else { break };
             let text = match message {
                 Ok(Message::Text(text)) => text,
                 Ok(Message::Close(_)) | Err(_) => break,
@@ -167,7 +189,14 @@ async fn stream(voice: Arc<VoiceService>, open: OpenCall, socket: WebSocket) {
         report = &mut run => report,
         () = &mut reader => run.await,
     };
-    let _ = writer.await;
+    // The last frames go out unless the peer stopped reading.
+    let mut writer = writer;
+    if tokio::time::timeout(WRITER_GRACE, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
     tracing::info!(
         call_id = %call_id,
         turns = report.turns.len(),

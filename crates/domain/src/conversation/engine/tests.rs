@@ -483,6 +483,49 @@ fn asking_for_a_human_escalates_and_transfers_after_the_handover_line() {
 }
 
 #[test]
+fn talking_over_the_handover_line_sets_no_deadline_in_the_past() {
+    let mut call = Call::greeted();
+    call.caller_says("Can I speak to a real person please?");
+    call.wait(200);
+    let found = call.send(|at| Event::AgentFound {
+        at,
+        agent: Some(AgentId::new()),
+    });
+    said(&found, LineKind::Handover).expect("hand-over line");
+    call.send(|at| Event::SpeechStarted { at });
+    call.send(|at| Event::Interim {
+        at,
+        text: "okay".into(),
+    });
+    call.wait(1_000);
+    assert!(
+        call.engine.next_deadline().is_none_or(|d| d > call.now),
+        "no deadline in the past while the hand-over line plays"
+    );
+}
+
+#[test]
+fn keep_ai_after_a_vip_escalation_greets_the_caller() {
+    let policy = EscalationPolicy {
+        vip_direct_to_human: true,
+        ..EscalationPolicy::default()
+    };
+    let engine = ConversationEngine::new(
+        EngineConfig {
+            no_agent: NoAgentFallback::KeepAi,
+            ..EngineConfig::default()
+        },
+        Arc::new(policy.compile().expect("policy")),
+        CustomerTier::Vip,
+        GREETING,
+    );
+    let mut call = Call::new(engine);
+    call.send(|at| Event::Started { at });
+    let found = call.send(|at| Event::AgentFound { at, agent: None });
+    assert!(said(&found, LineKind::Greeting).is_some(), "{found:?}");
+}
+
+#[test]
 fn with_no_agent_free_a_message_is_taken() {
     let mut call = Call::greeted();
     call.caller_says("I want to talk to a human.");
@@ -1014,8 +1057,18 @@ proptest! {
             prop_assert_eq!(&out, &twin.on_event(event), "deterministic");
             world.saw(&out);
             actions.extend(out);
-            if let Some(deadline) = engine.next_deadline() {
-                prop_assert!(deadline >= world.now || deadline + 1 > 0);
+            // A deadline that has passed is served by a tick, after which the
+            // next one lies ahead (no busy loop).
+            if let Some(deadline) = engine.next_deadline()
+                && deadline <= world.now
+            {
+                let ticked = engine.on_event(Event::Tick { at: world.now });
+                prop_assert_eq!(&ticked, &twin.on_event(Event::Tick { at: world.now }));
+                world.saw(&ticked);
+                actions.extend(ticked);
+                if let Some(next) = engine.next_deadline() {
+                    prop_assert!(next > world.now, "deadline {} not after now {} after a tick", next, world.now);
+                }
             }
         }
         let end = world.now + 1;
