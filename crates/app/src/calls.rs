@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iace_domain::call::{
-    Call, CallDirection, CallEvent, CallEventRecord, CallStatus, EventSource, NewCall, Notice,
-    TransitionError, TransitionOutcome,
+    Call, CallDirection, CallEvent, CallEventRecord, CallOutcome, CallStatus, EventSource, NewCall,
+    Notice, TransitionError, TransitionOutcome,
 };
 use iace_domain::escalation::EscalationReason;
 use iace_domain::experiment::{self, AssignmentKey};
@@ -1258,6 +1258,44 @@ impl CallService {
                 })
             }
         }
+    }
+
+    /// Sets the call's outcome (member): what the operator's own systems know
+    /// (a sale closed, a callback booked). Set before the call's post-call
+    /// work runs, it is the outcome that work counts for the experiment and
+    /// the learned patterns; set later, it only changes the call.
+    ///
+    /// # Errors
+    /// Forbidden; NotFound; store errors.
+    pub async fn set_outcome(
+        &self,
+        who: &Principal,
+        id: CallId,
+        outcome: CallOutcome,
+    ) -> Result<Call, AppError> {
+        who.require(Role::Member)?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let call = self.calls.get(who.org_id, id).await?;
+            if call.outcome == Some(outcome) {
+                return Ok(call);
+            }
+            let mut updated = call.clone();
+            updated.outcome = Some(outcome);
+            updated.version += 1;
+            match self.calls.update(&updated, call.version).await {
+                Ok(()) => {
+                    self.cache.forget(who.org_id, id);
+                    return Ok(updated);
+                }
+                Err(StoreError::Conflict { .. }) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(StoreError::Conflict {
+            entity: "call",
+            expected: 0,
+        }
+        .into())
     }
 
     // ------------------------------------------------------------ voice runtime

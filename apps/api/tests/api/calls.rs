@@ -493,3 +493,55 @@ async fn calls_place_idempotently_fail_list_hang_up_and_transfer() {
         assert!(own["customer_id"].is_null(), "A's customer is not B's");
     }
 }
+
+#[tokio::test]
+async fn an_operator_sets_a_calls_outcome() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (a, b) = (app.org("Acme").await, app.org("Other").await);
+    let (s, call) = place(
+        &app,
+        &a.api_key,
+        None,
+        json!({"to": "+442079460958", "from": "+14155550100"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{call}");
+    let id = call["id"].as_str().expect("id").to_owned();
+    let path = format!("/v1/calls/{id}/outcome");
+    let (s, body, _) = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(&a.api_key),
+            Some(json!({"outcome": "converted"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"], "converted");
+    let (_, read) = app.get(&format!("/v1/calls/{id}"), &a.api_key).await;
+    assert_eq!(read["outcome"], "converted");
+    let (s, body, _) = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(&a.api_key),
+            Some(json!({"outcome": "delighted"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, body, _) = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(&b.api_key),
+            Some(json!({"outcome": "resolved"})),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "another organisation's call: {body}"
+    );
+    let (_, read) = app.get(&format!("/v1/calls/{id}"), &a.api_key).await;
+    assert_eq!(read["outcome"], "converted", "unchanged");
+}

@@ -6,7 +6,9 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use iace_app::calls::{CallDetails, IdempotencyKey, PlaceCall};
 use iace_app::{AppError, FieldError};
-use iace_domain::call::{Call, CallDirection, CallEventRecord, CallStatus, EventSource};
+use iace_domain::call::{
+    Call, CallDirection, CallEventRecord, CallOutcome, CallStatus, EventSource,
+};
 use iace_domain::ports::CallFilter;
 use iace_domain::{AgentId, CallId, CustomerId, PersonaId, PhoneNumber, TranscriptEntry};
 use serde::{Deserialize, Serialize};
@@ -553,10 +555,79 @@ pub async fn transfer_call(
     Ok((StatusCode::ACCEPTED, Json(call.into())))
 }
 
+/// How a call turned out.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The caller's request was resolved.
+    Resolved,
+    /// The call reached its goal (sale, booking, renewal).
+    Converted,
+    /// The caller asked to be called back.
+    CallbackRequested,
+    /// The goal was not reached.
+    Unresolved,
+    /// An answering machine took the call.
+    Voicemail,
+    /// The call was handed to a human agent.
+    Escalated,
+    /// The caller left before anything was resolved.
+    Abandoned,
+}
+
+impl From<Outcome> for CallOutcome {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Resolved => Self::Resolved,
+            Outcome::Converted => Self::Converted,
+            Outcome::CallbackRequested => Self::CallbackRequested,
+            Outcome::Unresolved => Self::Unresolved,
+            Outcome::Voicemail => Self::Voicemail,
+            Outcome::Escalated => Self::Escalated,
+            Outcome::Abandoned => Self::Abandoned,
+        }
+    }
+}
+
+/// A call's outcome, as the operator's systems know it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRequest {
+    /// The outcome.
+    pub outcome: Outcome,
+}
+
+/// Sets a call's outcome (member). Set before the call's post-call work
+/// runs (a few seconds after it ends), it is what that work counts for the
+/// experiment and the learned patterns; later it only changes the call.
+#[utoipa::path(put, path = "/v1/calls/{id}/outcome", tag = "calls", request_body = OutcomeRequest,
+    params(("id" = uuid::Uuid, Path, description = "call id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the call with its outcome", body = CallResponse),
+        (status = 401, description = "no or bad credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "needs the member role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such call", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "not an outcome", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_outcome(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    Json(body): Json<OutcomeRequest>,
+) -> ApiResult<Json<CallResponse>> {
+    let call = state
+        .calls
+        .set_outcome(&who, CallId::from_uuid(id), body.outcome.into())
+        .await?;
+    Ok(Json(call.into()))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(place_call, list_calls))
         .routes(routes!(get_call))
         .routes(routes!(hang_up_call))
         .routes(routes!(transfer_call))
+        .routes(routes!(set_outcome))
 }
