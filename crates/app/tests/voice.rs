@@ -332,3 +332,82 @@ async fn silence_ends_the_call_politely() {
     let report = finished(call).await;
     assert_eq!(report.hung_up, Some(HangUpReason::NoResponse));
 }
+
+/// A language model that always fails: the provider is down.
+struct DownModel;
+
+#[async_trait]
+impl iace_domain::ports::LanguageModel for DownModel {
+    async fn stream_chat(
+        &self,
+        _request: &iace_domain::ports::ChatRequest,
+    ) -> Result<iace_domain::ports::ChatStream, iace_domain::ports::ProviderError> {
+        Err(iace_domain::ports::ProviderError::CircuitOpen { provider: "down" })
+    }
+}
+
+#[tokio::test]
+async fn a_language_model_that_fails_mid_call_degrades_to_an_apology_then_a_human() {
+    let agent = AgentId::new();
+    let control = FakeControl::new(Some(agent));
+    let (to_call, media_in) = mpsc::channel(64);
+    let (media_out, mut from_call) = mpsc::channel::<MediaOut>(64);
+    let ports = VoicePorts {
+        stt: Arc::new(TextSpeechToText),
+        tts: Arc::new(EchoTextToSpeech::new()),
+        llm: Arc::new(DownModel),
+        sentiment: Arc::new(LexiconSentiment),
+    };
+    let setup = CallSetup {
+        persona: persona(),
+        tier: CustomerTier::Standard,
+        policy: Arc::new(EscalationPolicy::default().compile().expect("policy")),
+    };
+    let call = tokio::spawn(run_call(
+        setup,
+        ports,
+        control.clone(),
+        config(),
+        media_in,
+        media_out,
+    ));
+    // The fake media client: collect speech, echo marks.
+    let mut heard = Vec::new();
+    let mut said = String::new();
+    let mut lines_sent = 0;
+    let script = ["What time do you open?", "I said what time do you open?"];
+    while let Ok(Some(out)) = tokio::time::timeout(Duration::from_secs(5), from_call.recv()).await {
+        match out {
+            MediaOut::Audio(audio) => said.push_str(&String::from_utf8_lossy(&audio)),
+            MediaOut::Mark(name) => {
+                heard.push(std::mem::take(&mut said));
+                let _ = to_call.send(MediaIn::Mark(name)).await;
+                // After the greeting and after each apology, the caller speaks.
+                if lines_sent < script.len() && heard.len() == lines_sent + 1 {
+                    let line = script[lines_sent];
+                    lines_sent += 1;
+                    let _ = to_call.send(MediaIn::Audio(Bytes::from(line))).await;
+                }
+            }
+            MediaOut::Clear => {}
+        }
+    }
+    let report = finished(call).await;
+    assert_eq!(heard[0], "Hi, this is Sam from Acme.");
+    assert!(
+        heard[1].starts_with("Sorry, I didn't catch that"),
+        "{heard:?}"
+    );
+    assert!(heard[2].contains("connect you"), "{heard:?}");
+    assert_eq!(report.escalation, Some(EscalationReason::ServiceFailure));
+    assert_eq!(
+        report.transferred_to,
+        Some(agent),
+        "the call was not dropped"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    control.with(|r| {
+        assert_eq!(r.transfers, vec![(agent, EscalationReason::ServiceFailure)]);
+        assert!(r.hang_ups.is_empty());
+    });
+}
