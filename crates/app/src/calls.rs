@@ -38,6 +38,37 @@ const RING_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a write that lost a race with a webhook is re-read and retried.
 const WRITE_ATTEMPTS: usize = 3;
 
+/// Writes `edit` of `call`'s non-status fields under the version check; on a
+/// concurrent change re-reads the call and edits it again. Nothing is
+/// written when the edit changes nothing.
+///
+/// # Errors
+/// Store errors; Conflict after [`WRITE_ATTEMPTS`] lost races.
+pub(crate) async fn update_call(
+    calls: &dyn CallRepository,
+    mut call: Call,
+    edit: impl Fn(&mut Call) + Send + Sync,
+) -> Result<Call, AppError> {
+    for _ in 0..WRITE_ATTEMPTS {
+        let mut updated = call.clone();
+        edit(&mut updated);
+        if updated == call {
+            return Ok(call);
+        }
+        updated.version += 1;
+        match calls.update(&updated, call.version).await {
+            Ok(()) => return Ok(updated),
+            Err(StoreError::Conflict { .. }) => call = calls.get(call.org_id, call.id).await?,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(StoreError::Conflict {
+        entity: "call",
+        expected: call.version,
+    }
+    .into())
+}
+
 /// A client's idempotency key: 1–255 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
@@ -946,28 +977,19 @@ impl CallService {
             Ok(response) => {
                 // A webhook may already have moved the call (it finds it by our
                 // id): re-read on conflict and set only the provider's ids.
-                let mut call = call;
-                for _ in 0..WRITE_ATTEMPTS {
-                    let expected = call.version;
-                    call.provider_call_id = Some(response.provider_call_id.clone());
+                self.cache.forget(call.org_id, call.id);
+                let updated = update_call(&*self.calls, call, |c| {
+                    c.provider_call_id = Some(response.provider_call_id.clone());
                     if response.provider_session_id.is_some() {
-                        call.provider_session_id = response.provider_session_id.clone();
+                        c.provider_session_id
+                            .clone_from(&response.provider_session_id);
                     }
-                    call.version += 1;
+                })
+                .await;
+                if let Ok(call) = &updated {
                     self.cache.forget(call.org_id, call.id);
-                    match self.calls.update(&call, expected).await {
-                        Ok(()) => return Ok(call),
-                        Err(StoreError::Conflict { .. }) => {
-                            call = self.calls.get(call.org_id, call.id).await?;
-                        }
-                        Err(other) => return Err(other.into()),
-                    }
                 }
-                Err(StoreError::Conflict {
-                    entity: "call",
-                    expected: call.version,
-                }
-                .into())
+                updated
             }
             Err(err) => {
                 tracing::warn!(call_id = %call.id, error = %err, "dial failed");
@@ -1274,28 +1296,10 @@ impl CallService {
         outcome: CallOutcome,
     ) -> Result<Call, AppError> {
         who.require(Role::Member)?;
-        for _ in 0..WRITE_ATTEMPTS {
-            let call = self.calls.get(who.org_id, id).await?;
-            if call.outcome == Some(outcome) {
-                return Ok(call);
-            }
-            let mut updated = call.clone();
-            updated.outcome = Some(outcome);
-            updated.version += 1;
-            match self.calls.update(&updated, call.version).await {
-                Ok(()) => {
-                    self.cache.forget(who.org_id, id);
-                    return Ok(updated);
-                }
-                Err(StoreError::Conflict { .. }) => {}
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(StoreError::Conflict {
-            entity: "call",
-            expected: 0,
-        }
-        .into())
+        let call = self.calls.get(who.org_id, id).await?;
+        let call = update_call(&*self.calls, call, |c| c.outcome = Some(outcome)).await?;
+        self.cache.forget(who.org_id, id);
+        Ok(call)
     }
 
     // ------------------------------------------------------------ voice runtime

@@ -51,6 +51,7 @@ use iace_domain::{AgentId, CallId, MemoryId, OrgId, PatternId, TranscriptEntry};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::calls::update_call;
 use crate::error::AppError;
 
 /// A caller turn shorter than this is not kept as a pattern's trigger.
@@ -254,7 +255,11 @@ impl PostCallService {
             .outcome
             .unwrap_or_else(|| self.outcome(ended, &transcript));
         let summary = self.summarise(&transcript).await;
-        let call = self.store_outcome(call, outcome, sentiment).await?;
+        let call = update_call(&*self.calls, call, |c| {
+            c.outcome = Some(outcome);
+            c.sentiment = sentiment;
+        })
+        .await?;
 
         let escalated = ended.transferred_to.is_some() || call.transferred_to.is_some();
         let last_sentiment = sentiment.map(|s| s.last);
@@ -392,38 +397,6 @@ impl PostCallService {
             }
             _ => extract,
         }
-    }
-
-    /// Stores the outcome and sentiment on the call (a concurrent change is
-    /// re-read and the write retried).
-    async fn store_outcome(
-        &self,
-        mut call: Call,
-        outcome: CallOutcome,
-        sentiment: Option<iace_domain::sentiment::SentimentSummary>,
-    ) -> Result<Call, AppError> {
-        for _ in 0..5 {
-            if call.outcome == Some(outcome) && call.sentiment == sentiment {
-                return Ok(call);
-            }
-            let expected = call.version;
-            let mut updated = call.clone();
-            updated.outcome = Some(outcome);
-            updated.sentiment = sentiment;
-            updated.version += 1;
-            match self.calls.update(&updated, expected).await {
-                Ok(()) => return Ok(updated),
-                Err(StoreError::Conflict { .. }) => {
-                    call = self.calls.get(call.org_id, call.id).await?;
-                }
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(StoreError::Conflict {
-            entity: "call",
-            expected: call.version,
-        }
-        .into())
     }
 
     /// Keeps the call's good exchanges as candidate patterns; returns how
