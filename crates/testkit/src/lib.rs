@@ -9,11 +9,14 @@
 //!   answers, else the test fails saying how to start one
 //!   (`eval "$(scripts/test-services.sh start)"`). Never silently skipped.
 //! - [`fixtures`]: valid domain values to build tests from.
+//! - [`fakes`]: local fakes of Deepgram (WebSocket) and an OpenAI-compatible
+//!   chat server (Groq), for the adapters' tests and the end-to-end tests.
 //!
 //! Test support only: a dev-dependency of adapters. **Must not depend on** any
 //! adapter crate (adapters depend on it), only on the domain and the schema.
 
 pub mod contracts;
+pub mod fakes;
 pub mod fixtures;
 pub mod pg;
 pub mod redis;
