@@ -16,4 +16,5 @@ mod media;
 mod patterns;
 mod personas;
 mod redis_down;
+mod voice;
 mod webhooks;

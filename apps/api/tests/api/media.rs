@@ -17,15 +17,24 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use crate::common::{Backend, Org, TestApp};
 use crate::webhooks::{Placed, Telnyx, deliver, event, incoming};
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// An org owning +14155550100, its app and the fake Telnyx.
 async fn setup(backend: Backend) -> (TestApp, Telnyx, Org) {
+    setup_with(backend, |_| {}).await
+}
+
+/// [`setup`], with the configuration adjusted by `adjust` too.
+pub(crate) async fn setup_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut iace_api::config::Config),
+) -> (TestApp, Telnyx, Org) {
     let telnyx = Telnyx::start().await;
     let app = TestApp::spawn_with(backend, |c| {
         telnyx.configure(c);
         c.calls.media_base_url = Some("wss://media.iace.test".into());
+        adjust(c);
     })
     .await;
     let org = app.org("Acme").await;
@@ -42,7 +51,7 @@ async fn setup(backend: Backend) -> (TestApp, Telnyx, Org) {
 }
 
 /// An inbound call, answered: its id and stream token.
-async fn answered_call(app: &TestApp, telnyx: &Telnyx, org: &Org) -> (Placed, String) {
+pub(crate) async fn answered_call(app: &TestApp, telnyx: &Telnyx, org: &Org) -> (Placed, String) {
     let provider_call_id = format!("v3:{}", uuid::Uuid::new_v4().simple());
     let answers_before = telnyx
         .server
@@ -91,12 +100,12 @@ async fn answered_call(app: &TestApp, telnyx: &Telnyx, org: &Org) -> (Placed, St
     (placed, token)
 }
 
-fn ws_url(app: &TestApp) -> String {
+pub(crate) fn ws_url(app: &TestApp) -> String {
     format!("{}/v1/media/telnyx", app.base.replacen("http", "ws", 1))
 }
 
 /// Connects as Telnyx does: the token in the auth header.
-async fn connect(app: &TestApp, token: &str, call: &Placed) -> Socket {
+pub(crate) async fn connect(app: &TestApp, token: &str, call: &Placed) -> Socket {
     let mut request = ws_url(app).into_client_request().expect("request");
     request.headers_mut().insert(
         "x-telnyx-streaming-auth-token",
@@ -122,7 +131,7 @@ async fn connect(app: &TestApp, token: &str, call: &Placed) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, frame: Value) {
+pub(crate) async fn send(socket: &mut Socket, frame: Value) {
     socket
         .send(Message::Text(frame.to_string().into()))
         .await
@@ -130,7 +139,7 @@ async fn send(socket: &mut Socket, frame: Value) {
 }
 
 /// The caller says `text` (the local speech-to-text hears text as audio).
-async fn say(socket: &mut Socket, text: &str) {
+pub(crate) async fn say(socket: &mut Socket, text: &str) {
     send(
         socket,
         json!({"event": "media", "media": {"track": "inbound", "chunk": "1", "timestamp": "20",
@@ -188,7 +197,7 @@ async fn hear(socket: &mut Socket) -> (String, bool) {
     }
 }
 
-async fn transcript(app: &TestApp, org: &Org, id: &str, turns: usize) -> Vec<Value> {
+pub(crate) async fn transcript(app: &TestApp, org: &Org, id: &str, turns: usize) -> Vec<Value> {
     let mut last = Vec::new();
     for _ in 0..100 {
         let (s, details) = app.get(&format!("/v1/calls/{id}"), &org.api_key).await;
@@ -399,7 +408,12 @@ async fn streams_without_a_valid_token_or_for_an_ended_call_are_refused() {
 }
 
 /// Polls `GET path` until `done` holds (10 s at most); returns the last body.
-async fn until(app: &TestApp, org: &Org, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(
+    app: &TestApp,
+    org: &Org,
+    path: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let mut body = Value::Null;
     for _ in 0..200 {
         let (s, read) = app.get(path, &org.api_key).await;

@@ -1,0 +1,617 @@
+//! Whole calls through the real server, real Postgres and the remote
+//! provider adapters, with no internet: a fake Deepgram (its WebSocket
+//! `listen` and `speak`, `iace_testkit::fakes::deepgram`), a fake Groq (an
+//! OpenAI-compatible server streaming server-sent events, below) and a fake
+//! Telnyx (its call-control API and, here, its media client).
+//!
+//! The testkit's convention holds end to end: the audio of a text is its
+//! UTF-8 bytes. The fake media client sends a line as one `media` frame;
+//! Deepgram's fake hears it as one utterance; the agent's reply goes through
+//! Deepgram's fake `speak`, comes back as audio paced in 20 ms frames, and the
+//! media client reads it as text.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use futures::StreamExt as _;
+use iace_testkit::fakes::deepgram::{Behaviour, FakeDeepgram};
+use iace_testkit::fakes::openai;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::common::{Backend, Org, TestApp};
+use crate::media::{Socket, answered_call, connect, say, send, setup_with, transcript, until};
+use crate::webhooks::Telnyx;
+
+/// What the fake model answers to "when do you open".
+const OPENING: &str = "We open at nine tomorrow morning. Is there anything else?";
+/// A long answer (to "deliveries"): seconds of audio, time to interrupt it.
+const DELIVERIES: &str = "Deliveries leave our warehouse every weekday morning. \
+    Most parcels arrive within two working days of the order. \
+    You can follow each parcel online with the number in your e-mail. \
+    On the day itself we send you a text with a two-hour window. \
+    If nobody is home the driver leaves a card with a new date. \
+    Large items are delivered by appointment, which we book with you by phone.";
+/// Any other question.
+const HELPFUL: &str = "I can help you with that.";
+/// The summary the model writes after the call.
+const SUMMARY: &str = "The caller asked when the shop opens tomorrow.";
+
+/// A fake Groq: a reply streamed as server-sent events, chosen by the
+/// caller's last words; a sentiment verdict by keyword; a summary when
+/// asked for one; `503` to every chat while `down`.
+#[derive(Clone, Default)]
+struct FakeModel {
+    down: Arc<AtomicBool>,
+    /// The streamed chat requests, in order.
+    chats: Arc<Mutex<Vec<Value>>>,
+}
+
+impl FakeModel {
+    fn chats(&self) -> Vec<Value> {
+        self.chats.lock().expect("lock").clone()
+    }
+}
+
+fn content(message: &Value) -> String {
+    message["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
+impl Respond for FakeModel {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = request.body_json().unwrap_or_default();
+        let messages = body["messages"].as_array().cloned().unwrap_or_default();
+        let last = messages.last().map(content).unwrap_or_default();
+        if body["stream"] != true {
+            // The sentiment of one caller utterance.
+            let (score, label) = if ["ridiculous", "furious", "terrible"]
+                .iter()
+                .any(|w| last.contains(w))
+            {
+                (-0.9, "negative")
+            } else if ["thank", "great", "perfect"]
+                .iter()
+                .any(|w| last.contains(w))
+            {
+                (0.8, "positive")
+            } else {
+                (0.0, "neutral")
+            };
+            return openai::verdict(score, label, &[]);
+        }
+        if self.down.load(Ordering::SeqCst) {
+            return ResponseTemplate::new(503).set_body_json(openai::error_body(
+                "Service Unavailable",
+                "internal_server_error",
+                "service_unavailable",
+            ));
+        }
+        self.chats.lock().expect("lock").push(body);
+        let summary = messages
+            .iter()
+            .any(|m| content(m).contains("summarise the call"));
+        let reply = if summary {
+            SUMMARY
+        } else if last.contains("open") {
+            OPENING
+        } else if last.contains("deliver") {
+            DELIVERIES
+        } else {
+            HELPFUL
+        };
+        openai::sse(&openai::reply_chunks(reply), true)
+    }
+}
+
+/// The fakes of one test, and the app configured to use them.
+struct Fakes {
+    app: TestApp,
+    telnyx: Telnyx,
+    org: Org,
+    deepgram: FakeDeepgram,
+    model: FakeModel,
+    _groq: MockServer,
+}
+
+async fn start() -> Fakes {
+    let deepgram = FakeDeepgram::start(Behaviour::default()).await;
+    let groq = MockServer::start().await;
+    let model = FakeModel::default();
+    Mock::given(method("POST"))
+        .and(path("/openai/v1/chat/completions"))
+        .respond_with(model.clone())
+        .mount(&groq)
+        .await;
+    let quick = iace_http::HttpPolicy {
+        attempts: 1,
+        attempt_timeout_ms: 2_000,
+        deadline_ms: 3_000,
+        backoff_min_ms: 1,
+        backoff_max_ms: 5,
+    };
+    let (deepgram_url, groq_url) = (deepgram.url.clone(), format!("{}/openai/v1", groq.uri()));
+    let (app, telnyx, org) = setup_with(Backend::Postgres, |c| {
+        c.deepgram = Some(iace_deepgram::DeepgramConfig {
+            api_key: secrecy::SecretString::from("KEY_test"),
+            ws_url: deepgram_url,
+            // No REST fallback is reached: nothing listens here.
+            base_url: "http://127.0.0.1:9".into(),
+            ..iace_deepgram::DeepgramConfig::default()
+        });
+        c.groq = Some(iace_groq::GroqConfig {
+            api_key: secrecy::SecretString::from("gsk_test"),
+            base_url: groq_url,
+            chat: quick,
+            sentiment: quick,
+            ..iace_groq::GroqConfig::default()
+        });
+        c.calls.worker_interval_ms = 50;
+        c.voice.post_call_delay_ms = 100;
+    })
+    .await;
+    Fakes {
+        app,
+        telnyx,
+        org,
+        deepgram,
+        model,
+        _groq: groq,
+    }
+}
+
+/// What the media client received until the agent went quiet.
+#[derive(Debug, Default)]
+struct Heard {
+    /// Each speech, as text: the audio between two marks.
+    speeches: Vec<String>,
+    /// Audio after the last mark (a speech cut short).
+    unfinished: String,
+    /// Whether a `clear` came.
+    cleared: bool,
+    /// Whether the server closed the stream.
+    closed: bool,
+}
+
+impl Heard {
+    fn all(&self) -> String {
+        self.speeches.join(" ")
+    }
+}
+
+/// Reads frames until the agent goes quiet for `quiet`, echoing the first
+/// `echo` marks as Telnyx does once the audio before them was played (the
+/// audio after the last echoed mark is still "playing" as far as the server
+/// knows).
+async fn listen(socket: &mut Socket, echo: usize, quiet: Duration) -> Heard {
+    let mut heard = Heard::default();
+    let mut audio = Vec::new();
+    loop {
+        let wait = if heard.speeches.is_empty() && audio.is_empty() {
+            Duration::from_secs(10)
+        } else {
+            quiet
+        };
+        let message = match tokio::time::timeout(wait, socket.next()).await {
+            Err(_) => break,
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => {
+                heard.closed = true;
+                break;
+            }
+            Ok(Some(Ok(message))) => message,
+        };
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let frame: Value = serde_json::from_str(&text).expect("json frame");
+        match frame["event"].as_str() {
+            Some("media") => audio.extend(
+                STANDARD
+                    .decode(frame["media"]["payload"].as_str().expect("payload"))
+                    .expect("base64"),
+            ),
+            Some("mark") => {
+                heard
+                    .speeches
+                    .push(String::from_utf8_lossy(&std::mem::take(&mut audio)).into_owned());
+                if heard.speeches.len() <= echo {
+                    send(
+                        socket,
+                        json!({"event": "mark", "mark": {"name": frame["mark"]["name"]}}),
+                    )
+                    .await;
+                }
+            }
+            Some("clear") => heard.cleared = true,
+            other => panic!("unexpected frame {other:?}: {text}"),
+        }
+    }
+    heard.unfinished = String::from_utf8_lossy(&audio).into_owned();
+    heard
+}
+
+/// Everything the agent says in answer, every mark echoed.
+async fn hear(socket: &mut Socket) -> Heard {
+    listen(socket, usize::MAX, Duration::from_millis(600)).await
+}
+
+/// The transcript as (speaker, text, interrupted, sentiment).
+fn lines(turns: &[Value]) -> Vec<(String, String, bool, Option<f64>)> {
+    turns
+        .iter()
+        .map(|t| {
+            (
+                t["speaker"].as_str().unwrap_or_default().to_owned(),
+                t["text"].as_str().unwrap_or_default().to_owned(),
+                t["interrupted"].as_bool().unwrap_or(false),
+                t["sentiment"].as_f64(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_multi_turn_call_through_deepgram_and_groq() {
+    let f = start().await;
+    let (call, token) = answered_call(&f.app, &f.telnyx, &f.org).await;
+    let mut socket = connect(&f.app, &token, &call).await;
+    let greeting = hear(&mut socket).await;
+    assert_eq!(greeting.all(), "Hello! How can I help you today?");
+
+    say(&mut socket, "When do you open tomorrow?").await;
+    let answer = hear(&mut socket).await;
+    assert_eq!(answer.all().replace("  ", " "), OPENING, "{answer:?}");
+    say(&mut socket, "Great, thank you so much").await;
+    let second = hear(&mut socket).await;
+    assert_eq!(second.all(), HELPFUL, "{second:?}");
+    send(&mut socket, json!({"event": "stop"})).await;
+
+    // The second reply's prompt holds the conversation so far.
+    let chats = f.model.chats();
+    let second_prompt = chats
+        .iter()
+        .find(|c| c.to_string().contains("thank you so much"))
+        .expect("the second turn's request");
+    let roles: Vec<&str> = second_prompt["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["role"].as_str())
+        .collect();
+    assert_eq!(roles.first(), Some(&"system"));
+    let said = second_prompt.to_string();
+    assert!(
+        said.contains("When do you open tomorrow?") && said.contains("We open at nine"),
+        "{said}"
+    );
+    // Deepgram was asked for telephony audio: μ-law at 8 kHz.
+    let listen = f
+        .deepgram
+        .handshakes()
+        .into_iter()
+        .find(|h| h.uri.starts_with("/v1/listen"))
+        .expect("a listen connection");
+    assert_eq!(listen.param("encoding").as_deref(), Some("mulaw"));
+    assert_eq!(listen.param("sample_rate").as_deref(), Some("8000"));
+
+    let turns = transcript(&f.app, &f.org, &call.id, 5).await;
+    let lines = lines(&turns);
+    let spoken: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|(s, t, _, _)| (s.as_str(), t.as_str()))
+        .collect();
+    assert_eq!(spoken[0], ("bot", "Hello! How can I help you today?"));
+    assert_eq!(spoken[1], ("caller", "When do you open tomorrow?"));
+    assert_eq!(spoken[2].0, "bot");
+    assert!(spoken[2].1.contains("We open at nine"), "{spoken:?}");
+    assert_eq!(spoken[3], ("caller", "Great, thank you so much"));
+    // The fake model's verdicts, stored per caller turn.
+    assert_eq!(lines[1].3, Some(0.0));
+    assert_eq!(lines[3].3, Some(0.8));
+}
+
+#[tokio::test]
+async fn speaking_over_a_reply_cancels_it_and_clears_the_callers_audio() {
+    let f = start().await;
+    let (call, token) = answered_call(&f.app, &f.telnyx, &f.org).await;
+    let mut socket = connect(&f.app, &token, &call).await;
+    hear(&mut socket).await;
+    say(&mut socket, "How do deliveries work?").await;
+    // The reply goes out; the caller hears its first sentence (that mark
+    // is echoed) and speaks over the rest (not played yet).
+    let started = listen(&mut socket, 1, Duration::from_millis(300)).await;
+    let first = "Deliveries leave our warehouse every weekday morning.";
+    assert_eq!(started.speeches.first().map(String::as_str), Some(first));
+    say(&mut socket, "Sorry, wait, one quick question").await;
+    let after = hear(&mut socket).await;
+    assert!(after.cleared, "a barge-in sends clear: {after:?}");
+    assert_eq!(after.all(), HELPFUL, "then the new turn is answered");
+    send(&mut socket, json!({"event": "stop"})).await;
+
+    let turns = transcript(&f.app, &f.org, &call.id, 5).await;
+    let lines = lines(&turns);
+    let cut = &lines[2];
+    assert_eq!(cut.0, "bot", "{lines:?}");
+    assert!(cut.2, "the cut reply is recorded as interrupted: {lines:?}");
+    assert_eq!(cut.1, first, "only what was played: {lines:?}");
+    assert_eq!(lines[3].1, "Sorry, wait, one quick question");
+    // The next reply's prompt holds what the caller heard of the cut one.
+    let prompt = f.model.chats().last().expect("a chat")["messages"].to_string();
+    assert!(
+        prompt.contains(first) && !prompt.contains("Most parcels"),
+        "{prompt}"
+    );
+}
+
+#[tokio::test]
+async fn an_angry_caller_is_handed_to_a_free_agent() {
+    let f = start().await;
+    let (s, agent) = f
+        .app
+        .post(
+            "/v1/agents",
+            &f.org.api_key,
+            json!({"name": "Ana", "phone": "+14155550177"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{agent}");
+    let agent_id = agent["id"].as_str().expect("id").to_owned();
+    let (s, body, _) = f
+        .app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/agents/{agent_id}/availability"),
+            Some(&f.org.api_key),
+            Some(json!({"availability": "available"})),
+        )
+        .await;
+    assert!(s.is_success(), "{body}");
+    let (call, token) = answered_call(&f.app, &f.telnyx, &f.org).await;
+    let mut socket = connect(&f.app, &token, &call).await;
+    hear(&mut socket).await;
+    say(&mut socket, "This is ridiculous, my parcel is late again").await;
+    hear(&mut socket).await;
+    say(&mut socket, "I am furious, this is terrible service").await;
+    let heard = hear(&mut socket).await;
+    assert!(
+        heard.all().contains("connect you with a colleague"),
+        "the hand-over line: {heard:?}"
+    );
+    assert_eq!(f.telnyx.wait_for("transfer", 1).await, 1, "transferred");
+    let transfer: Value = f
+        .telnyx
+        .server
+        .received_requests()
+        .await
+        .expect("requests")
+        .into_iter()
+        .find(|r| r.url.path().ends_with("/actions/transfer"))
+        .expect("transfer")
+        .body_json()
+        .expect("json");
+    assert_eq!(transfer["to"], "+14155550177");
+    let (_, details) = f
+        .app
+        .get(&format!("/v1/calls/{}", call.id), &f.org.api_key)
+        .await;
+    assert_eq!(details["status"], "escalating", "{details}");
+    assert_eq!(
+        details["escalation_reason"], "sustained_negative_sentiment",
+        "{details}"
+    );
+    assert_eq!(details["transferred_to"], agent_id.as_str());
+}
+
+#[tokio::test]
+async fn hanging_up_mid_reply_stops_everything_and_the_call_is_learned_from() {
+    let f = start().await;
+    let (s, customer) = f
+        .app
+        .post(
+            "/v1/customers",
+            &f.org.api_key,
+            json!({"phone": "+442079460958", "name": "Jane"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{customer}");
+    let customer_id = customer["id"].as_str().expect("id").to_owned();
+    let (_, a) = f
+        .app
+        .post(
+            "/v1/personas",
+            &f.org.api_key,
+            crate::webhooks::persona_body("Sam"),
+        )
+        .await;
+    let (_, b) = f
+        .app
+        .post(
+            "/v1/personas",
+            &f.org.api_key,
+            crate::webhooks::persona_body("Alex"),
+        )
+        .await;
+    let (s, experiment) = f
+        .app
+        .post(
+            "/v1/experiments",
+            &f.org.api_key,
+            json!({"name": "greeting", "metric": "resolved_without_escalation", "variants": [
+                {"name": "sam", "persona_id": a["id"], "weight": 50, "is_control": true},
+                {"name": "alex", "persona_id": b["id"], "weight": 50},
+            ]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{experiment}");
+    let experiment_id = experiment["id"].as_str().expect("id").to_owned();
+    let (s, started, _) = f
+        .app
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/experiments/{experiment_id}/start"),
+            Some(&f.org.api_key),
+            None,
+        )
+        .await;
+    assert!(s.is_success(), "{started}");
+
+    let (call, token) = answered_call(&f.app, &f.telnyx, &f.org).await;
+    let mut socket = connect(&f.app, &token, &call).await;
+    let greeting = hear(&mut socket).await;
+    assert_eq!(greeting.all(), "Hi, this is Acme. How can I help?");
+    say(&mut socket, "When do you open tomorrow?").await;
+    hear(&mut socket).await;
+    say(&mut socket, "Perfect, thank you").await;
+    hear(&mut socket).await;
+    say(&mut socket, "And how do deliveries work?").await;
+    // The long reply starts playing; the caller hangs up after its first
+    // sentence.
+    let started = listen(&mut socket, 1, Duration::from_millis(200)).await;
+    assert!(!started.speeches.is_empty(), "{started:?}");
+    send(&mut socket, json!({"event": "stop"})).await;
+    // Everything stops: the server closes the stream, no more audio comes,
+    // and every Deepgram connection is closed.
+    let rest = listen(&mut socket, 0, Duration::from_secs(5)).await;
+    assert!(rest.closed, "the server closed the stream: {rest:?}");
+    assert!(
+        rest.all().len() + rest.unfinished.len() < DELIVERIES.len(),
+        "the reply stopped: {rest:?}"
+    );
+    f.deepgram
+        .eventually("every Deepgram connection closed", |d| {
+            d.closed() == d.handshakes().len()
+        })
+        .await;
+
+    // After the call: transcript with sentiment, outcome, experiment,
+    // learned pattern, memory snapshot (from the model's summary).
+    let details = until(&f.app, &f.org, &format!("/v1/calls/{}", call.id), |d| {
+        !d["outcome"].is_null()
+    })
+    .await;
+    assert_eq!(details["outcome"], "resolved", "{details}");
+    let turns = transcript(&f.app, &f.org, &call.id, 6).await;
+    let lines = lines(&turns);
+    assert_eq!(lines[3].3, Some(0.8), "{lines:?}");
+    let last = lines.last().expect("a last turn");
+    assert_eq!(last.0, "bot", "{lines:?}");
+    assert!(
+        last.2,
+        "the cut reply is recorded as interrupted: {lines:?}"
+    );
+    let results = until(
+        &f.app,
+        &f.org,
+        &format!("/v1/experiments/{experiment_id}/results"),
+        |r| {
+            r["variants"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|x| x["trials"] == 1))
+        },
+    )
+    .await;
+    let counted: Vec<(Value, Value)> = results["variants"]
+        .as_array()
+        .expect("variants")
+        .iter()
+        .map(|v| (v["trials"].clone(), v["conversions"].clone()))
+        .collect();
+    assert!(
+        counted.contains(&(json!(1), json!(1))),
+        "one trial, converted: {results}"
+    );
+    let memory = until(
+        &f.app,
+        &f.org,
+        &format!("/v1/customers/{customer_id}/memory"),
+        |m| m["summary"].as_str().is_some_and(|s| !s.is_empty()),
+    )
+    .await;
+    assert!(
+        memory["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(SUMMARY),
+        "the model's summary is remembered: {memory}"
+    );
+    let patterns = until(&f.app, &f.org, "/v1/patterns/top?limit=10", |p| {
+        p["items"].as_array().is_some_and(|i| !i.is_empty())
+    })
+    .await;
+    // Exchanges the caller went on from, not negative; not the reply the
+    // caller hung up on.
+    let triggers: Vec<&str> = patterns["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|p| p["trigger"].as_str())
+        .collect();
+    assert!(
+        triggers.contains(&"When do you open tomorrow?"),
+        "{patterns}"
+    );
+    assert!(
+        !triggers.contains(&"And how do deliveries work?"),
+        "{patterns}"
+    );
+}
+
+#[tokio::test]
+async fn a_language_model_failing_mid_call_degrades_instead_of_dropping_the_call() {
+    let f = start().await;
+    let (call, token) = answered_call(&f.app, &f.telnyx, &f.org).await;
+    let mut socket = connect(&f.app, &token, &call).await;
+    hear(&mut socket).await;
+    say(&mut socket, "When do you open tomorrow?").await;
+    assert!(hear(&mut socket).await.all().contains("nine"));
+    // The model goes down mid-call.
+    f.model.down.store(true, Ordering::SeqCst);
+    say(&mut socket, "And on Sunday?").await;
+    let apology = hear(&mut socket).await;
+    assert!(
+        apology.all().starts_with("Sorry, I didn't catch that"),
+        "{apology:?}"
+    );
+    assert!(!apology.closed, "the call goes on");
+    say(&mut socket, "I said, are you open on Sunday?").await;
+    // Still down, and no agent to hand over to: the caller may leave a
+    // message rather than being cut off.
+    let fallback = hear(&mut socket).await;
+    assert!(
+        fallback.all().contains("no one is available"),
+        "{fallback:?}"
+    );
+    say(&mut socket, "Please call me back on Monday").await;
+    let goodbye = hear(&mut socket).await;
+    assert!(
+        goodbye.all().contains("we have your message"),
+        "{goodbye:?}"
+    );
+    assert!(goodbye.closed, "then the agent ends the call: {goodbye:?}");
+    assert_eq!(f.telnyx.wait_for("hangup", 1).await, 1, "hung up politely");
+    let details = until(&f.app, &f.org, &format!("/v1/calls/{}", call.id), |d| {
+        !d["outcome"].is_null()
+    })
+    .await;
+    assert_eq!(details["outcome"], "callback_requested", "{details}");
+    let turns = lines(
+        &details["transcript"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    assert!(
+        turns
+            .iter()
+            .any(|(s, t, _, _)| s == "caller" && t == "Please call me back on Monday"),
+        "the message is in the transcript: {turns:?}"
+    );
+}
