@@ -12,9 +12,15 @@
 //!   speech-to-text session receiving it (the client stamps each frame; a
 //!   wrapper around the speech-to-text provider reads the stamp), p50/p99/max,
 //!   and frames lost (sent − received);
-//! - **turn overhead**: from a client sending a caller line to it receiving
-//!   the first audio frame of the reply, minus the configured end-of-turn
-//!   grace — the providers add nothing — p50/p99;
+//! - **turn overhead**, measured in the server as the work defines it: from
+//!   the caller's final transcript reaching the call to the reply's first
+//!   audio frame leaving the call for the caller's stream, minus the
+//!   configured end-of-turn grace (turn-taking policy, not work) — the local
+//!   providers add no latency of their own — p50/p99, with its stages
+//!   (end of turn beyond the grace, model's first text, first audio, first
+//!   frame out); and, for reference, the same seen from the clients (a line
+//!   sent → its first reply frame received, minus the grace), which adds
+//!   the socket hops and the clients' own scheduling on the shared cores;
 //! - **memory per call**: the process's resident memory with the calls live,
 //!   minus before, divided by the calls (clients included: an overestimate).
 //!
@@ -38,6 +44,7 @@ use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
 use iace_api::config::Config;
 use iace_api::startup::Application;
+use iace_app::voice::{TurnLatency, VoiceObserver};
 use iace_db::{DbConfig, SqlStore};
 use iace_domain::call::{Call, CallDirection, NewCall};
 use iace_domain::ports::{CallRepository, ProviderError, SpeechToText, SttConfig, SttSession};
@@ -126,6 +133,18 @@ impl SpeechToText for Stamped {
             audio: Box::pin(audio),
             events: session.events,
         })
+    }
+}
+
+/// Every reply's stage timings, as the server measured them.
+#[derive(Default)]
+struct Turns(Mutex<Vec<TurnLatency>>);
+
+impl VoiceObserver for Turns {
+    fn turn(&self, latency: &TurnLatency) {
+        if let Ok(mut all) = self.0.lock() {
+            all.push(*latency);
+        }
     }
 }
 
@@ -275,6 +294,8 @@ async fn main() -> anyhow::Result<()> {
         inner: providers.speech_to_text.clone(),
         relay: relay.clone(),
     });
+    let server_turns = Arc::new(Turns::default());
+    providers.voice_observer = Some(server_turns.clone());
     // Pace audio out as on a real line, although the local speech is text.
     providers
         .chosen
@@ -352,11 +373,23 @@ async fn main() -> anyhow::Result<()> {
         .map(|l| l.clone())
         .unwrap_or_default();
     relays.sort_unstable();
-    let mut overheads: Vec<Duration> = turns
-        .iter()
-        .map(|t| t.saturating_sub(Duration::from_millis(GRACE_MS)))
-        .collect();
+    let grace = Duration::from_millis(GRACE_MS);
+    let mut overheads: Vec<Duration> = turns.iter().map(|t| t.saturating_sub(grace)).collect();
     overheads.sort_unstable();
+    let measured = server_turns.0.lock().map(|t| t.clone()).unwrap_or_default();
+    let stage = |f: &dyn Fn(&TurnLatency) -> Duration| {
+        let mut all: Vec<Duration> = measured.iter().map(f).collect();
+        all.sort_unstable();
+        (
+            percentile(&all, 50.0).as_secs_f64() * 1e3,
+            percentile(&all, 99.0).as_secs_f64() * 1e3,
+        )
+    };
+    let server = stage(&|t| t.total().saturating_sub(grace));
+    let end_of_turn = stage(&|t| t.end_of_turn.saturating_sub(grace));
+    let first_token = stage(&|t| t.first_token);
+    let first_audio = stage(&|t| t.first_audio);
+    let first_frame = stage(&|t| t.first_frame);
 
     println!(
         "Live calls over the media WebSocket, {} calls for {} s (50 frames/s each, a line every {} ms), local providers, Postgres",
@@ -370,7 +403,24 @@ async fn main() -> anyhow::Result<()> {
         sent.saturating_sub(received),
     );
     println!(
-        "turn overhead (first reply audio − caller line − {GRACE_MS} ms grace)  p50 {:.2} ms  p99 {:.2} ms  ({} turns)",
+        "turn overhead in the server (final transcript → first reply frame out − {GRACE_MS} ms grace)  p50 {:.2} ms  p99 {:.2} ms  ({} turns)",
+        server.0,
+        server.1,
+        measured.len(),
+    );
+    println!(
+        "  stages p50/p99 ms: end of turn beyond the grace {:.2}/{:.2}, model's first text {:.2}/{:.2}, first audio {:.2}/{:.2}, first frame out {:.2}/{:.2}",
+        end_of_turn.0,
+        end_of_turn.1,
+        first_token.0,
+        first_token.1,
+        first_audio.0,
+        first_audio.1,
+        first_frame.0,
+        first_frame.1,
+    );
+    println!(
+        "turn seen from the clients (line sent → first reply frame received − {GRACE_MS} ms grace)  p50 {:.2} ms  p99 {:.2} ms  ({} turns)",
         percentile(&overheads, 50.0).as_secs_f64() * 1e3,
         percentile(&overheads, 99.0).as_secs_f64() * 1e3,
         overheads.len(),

@@ -41,13 +41,21 @@ enum Command {
     /// Apply pending database migrations, then exit.
     Migrate,
     /// Play a whole simulated call in the terminal: a scripted caller talks
-    /// to the AI agent through the media stream (text mode, local providers,
-    /// an in-memory database unless --config is given).
+    /// to the AI agent through the media stream (text mode with the local
+    /// providers, or μ-law audio with --audio; an in-memory database unless
+    /// --config is given).
     Sim {
         /// A script: one caller line per line (`#` comments). Default: a
         /// short call that ends with a request for a human.
         #[arg(long, value_name = "FILE")]
         script: Option<PathBuf>,
+        /// Speak μ-law audio in real time, synthesised with the configured
+        /// text-to-speech (needs [deepgram]: the local providers speak text).
+        #[arg(long)]
+        audio: bool,
+        /// With --audio: write both sides of the call to this WAV file.
+        #[arg(long, value_name = "FILE", requires = "audio")]
+        record: Option<PathBuf>,
     },
     /// Manage organisations.
     Org {
@@ -92,7 +100,11 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(port = app.port(), "listening");
             app.run_until(startup::shutdown_signal()).await?;
         }
-        Command::Sim { script } => {
+        Command::Sim {
+            script,
+            audio,
+            record,
+        } => {
             let script = match script {
                 Some(path) => iace_api::sim::read_script(&path)?,
                 None => iace_api::sim::DEFAULT_SCRIPT
@@ -100,7 +112,14 @@ async fn main() -> anyhow::Result<()> {
                     .map(|l| (*l).to_owned())
                     .collect(),
             };
-            Box::pin(iace_api::sim::run(config, script, cli.config.is_some())).await?;
+            let options = iace_api::sim::SimOptions { audio, record };
+            Box::pin(iace_api::sim::run(
+                config,
+                script,
+                cli.config.is_some(),
+                options,
+            ))
+            .await?;
         }
         Command::Migrate => {
             config.database.migrate_on_connect = false;

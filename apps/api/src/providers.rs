@@ -45,6 +45,9 @@ pub struct Providers {
     /// The circuit breakers of the remote providers in use, for readiness
     /// reports and metrics.
     pub breakers: Vec<Arc<CircuitBreaker>>,
+    /// Receives the voice runtime's per-reply stage timings (none by
+    /// default; the voice benchmark sets one).
+    pub voice_observer: Option<Arc<dyn iace_app::voice::VoiceObserver>>,
     /// Which adapter serves each port (`telephony=telnyx`, …), for the
     /// start-up log and readiness.
     pub chosen: Vec<(&'static str, &'static str)>,
@@ -186,6 +189,7 @@ pub fn build(config: &Config) -> anyhow::Result<Providers> {
         text_to_speech,
         telnyx_webhooks,
         breakers,
+        voice_observer: None,
         chosen,
     })
 }

@@ -148,6 +148,7 @@ pub fn state_with_providers(
             tts: providers.text_to_speech.clone(),
             llm: providers.language_model.clone(),
             sentiment: providers.sentiment.clone(),
+            observer: providers.voice_observer.clone(),
         },
         voice_config(config, &providers),
         media_tokens,

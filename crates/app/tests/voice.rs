@@ -11,12 +11,13 @@ use bytes::Bytes;
 use iace_app::AppError;
 use iace_app::voice::{
     CallControl, CallReport, CallSetup, ContextPattern, MediaIn, MediaOut, Pacing, ReplyContext,
-    VoiceConfig, VoicePorts, run_call,
+    TurnLatency, VoiceConfig, VoiceObserver, VoicePorts, run_call,
 };
 use iace_domain::conversation::Turn;
 use iace_domain::conversation::engine::HangUpReason;
 use iace_domain::escalation::{EscalationPolicy, EscalationReason};
 use iace_domain::model::{CustomerTier, Persona, Skill, Speaker, Style, Voice};
+use iace_domain::ports::{ChatRequest, ChatStream, LanguageModel, ProviderError};
 
 use iace_domain::{AgentId, Language, OrgId, PatternId, PersonaId, Sentiment};
 use iace_local::replies::ScriptedReplies;
@@ -152,6 +153,15 @@ fn start(
     control: Arc<FakeControl>,
     config: VoiceConfig,
 ) -> (Phone, tokio::task::JoinHandle<CallReport>) {
+    start_with(Arc::new(llm), control, config, None)
+}
+
+fn start_with(
+    llm: Arc<dyn LanguageModel>,
+    control: Arc<FakeControl>,
+    config: VoiceConfig,
+    observer: Option<Arc<dyn VoiceObserver>>,
+) -> (Phone, tokio::task::JoinHandle<CallReport>) {
     let (to_call, media_in) = mpsc::channel(64);
     let (media_out, mut from_call) = mpsc::channel::<MediaOut>(64);
     let (heard_tx, heard) = mpsc::unbounded_channel();
@@ -174,8 +184,9 @@ fn start(
     let ports = VoicePorts {
         stt: Arc::new(TextSpeechToText),
         tts: Arc::new(EchoTextToSpeech::new()),
-        llm: Arc::new(llm),
+        llm,
         sentiment: Arc::new(LexiconSentiment),
+        observer,
     };
     let setup = CallSetup {
         persona: persona(),
@@ -357,6 +368,7 @@ async fn a_language_model_that_fails_mid_call_degrades_to_an_apology_then_a_huma
         tts: Arc::new(EchoTextToSpeech::new()),
         llm: Arc::new(DownModel),
         sentiment: Arc::new(LexiconSentiment),
+        observer: None,
     };
     let setup = CallSetup {
         persona: persona(),
@@ -410,4 +422,68 @@ async fn a_language_model_that_fails_mid_call_degrades_to_an_apology_then_a_huma
         assert_eq!(r.transfers, vec![(agent, EscalationReason::ServiceFailure)]);
         assert!(r.hang_ups.is_empty());
     });
+}
+
+/// Scripted replies that take `delay` to start.
+struct SlowModel {
+    inner: ScriptedReplies,
+    delay: Duration,
+}
+
+#[async_trait]
+impl LanguageModel for SlowModel {
+    async fn stream_chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.stream_chat(request).await
+    }
+}
+
+#[derive(Default)]
+struct Timings(Mutex<Vec<TurnLatency>>);
+
+impl VoiceObserver for Timings {
+    fn turn(&self, latency: &TurnLatency) {
+        self.0.lock().expect("lock").push(*latency);
+    }
+}
+
+#[tokio::test]
+async fn each_reply_is_timed_from_the_callers_final_words_to_its_first_frame() {
+    let timings = Arc::new(Timings::default());
+    let model = SlowModel {
+        inner: ScriptedReplies::default(),
+        delay: Duration::from_millis(40),
+    };
+    let (mut phone, call) = start_with(
+        Arc::new(model),
+        FakeControl::new(None),
+        config(),
+        Some(timings.clone()),
+    );
+    phone.hear().await;
+    phone.say("What time do you open tomorrow?").await;
+    phone.hear().await;
+    phone.say("Thanks, that is great.").await;
+    phone.hear().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    phone.hang_up().await;
+    finished(call).await;
+
+    // Two replies; the greeting answers no words, so it is not a turn.
+    let seen = timings.0.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for turn in &seen {
+        assert!(
+            turn.end_of_turn >= Duration::from_millis(50),
+            "the end-of-turn grace is in the first stage: {turn:?}"
+        );
+        assert!(
+            turn.first_token >= Duration::from_millis(40),
+            "the model's latency is in its stage: {turn:?}"
+        );
+        assert_eq!(
+            turn.total(),
+            turn.end_of_turn + turn.first_token + turn.first_audio + turn.first_frame
+        );
+    }
 }

@@ -152,3 +152,105 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+#[tokio::test]
+async fn sim_in_audio_mode_streams_mulaw_in_real_time_and_records_the_call() {
+    use iace_testkit::fakes::deepgram::{Behaviour, FakeDeepgram};
+    // Deepgram's fake, hearing paced frames: one utterance per run of text
+    // between μ-law silence; its speech is the text's bytes.
+    let deepgram = FakeDeepgram::start(Behaviour {
+        segment_on_silence: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let dir = tempfile_dir();
+    let script = dir.join("call.txt");
+    std::fs::write(&script, "What time do you open tomorrow?\n").expect("script");
+    let wav = dir.join("call.wav");
+    let (ws_url, script_path, wav_path) = (
+        deepgram.url.clone(),
+        script.to_str().expect("path").to_owned(),
+        wav.to_str().expect("path").to_owned(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_iace-api"))
+            .args([
+                "sim",
+                "--audio",
+                "--script",
+                &script_path,
+                "--record",
+                &wav_path,
+            ])
+            .env("IACE_LOG__FILTER", "warn")
+            .env("IACE_DEEPGRAM__API_KEY", "KEY_test")
+            .env("IACE_DEEPGRAM__WS_URL", ws_url)
+            // Nothing listens here: no REST fallback is reached.
+            .env("IACE_DEEPGRAM__BASE_URL", "http://127.0.0.1:9")
+            .output()
+            .expect("run iace-api sim --audio")
+    })
+    .await
+    .expect("the sim");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the server heard and said, from the stored transcript.
+    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{stdout}"))
+    };
+    let greeting = at("agent  │ Hello! How can I help you today?");
+    let says = at("caller ▶ says: What time do you open tomorrow?");
+    let heard = at("caller │ What time do you open tomorrow?");
+    let answer = at("agent  │ We are open from nine to five");
+    assert!(
+        greeting < says && says < heard && heard < answer,
+        "{stdout}"
+    );
+    at("recorded to");
+    at("── after the call");
+    // Deepgram heard 20 ms frames (160 bytes), many of them: real time.
+    assert!(deepgram.frames() > 50, "frames: {}", deepgram.frames());
+    let handshake = deepgram
+        .handshakes()
+        .into_iter()
+        .find(|h| {
+            h.uri.starts_with("/v1/speak") && h.param("model").as_deref() == Some("aura-2-orion-en")
+        })
+        .expect("the caller's voice was synthesised by the configured text-to-speech");
+    assert_eq!(handshake.param("encoding").as_deref(), Some("mulaw"));
+
+    // The recording: stereo μ-law, the caller left and the agent right.
+    let file = std::fs::read(&wav).expect("the recording");
+    assert_eq!(&file[..4], b"RIFF");
+    assert_eq!(u16::from_le_bytes([file[20], file[21]]), 7, "μ-law");
+    assert_eq!(u16::from_le_bytes([file[22], file[23]]), 2, "stereo");
+    let data = &file[58..];
+    let track = |channel: usize| -> String {
+        let bytes: Vec<u8> = data
+            .iter()
+            .skip(channel)
+            .step_by(2)
+            .copied()
+            .filter(|b| *b != 0xFF)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    assert!(
+        track(0).contains("What time do you open tomorrow?"),
+        "{}",
+        track(0)
+    );
+    let agent = track(1);
+    assert!(
+        agent.starts_with("Hello! How can I help you today?") && agent.contains("nine to five"),
+        "{agent}"
+    );
+}

@@ -27,6 +27,7 @@
 mod live;
 mod pacer;
 mod runtime;
+mod timing;
 mod token;
 
 pub use live::{OpenCall, VoiceService, VoiceStores};
@@ -35,4 +36,5 @@ pub use runtime::{
     CallControl, CallReport, CallSetup, ContextPattern, MediaIn, ReplyContext, VoiceConfig,
     VoicePorts, run_call,
 };
+pub use timing::{TurnLatency, VoiceObserver};
 pub use token::{MediaTokens, TokenError};

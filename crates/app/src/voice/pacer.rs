@@ -11,12 +11,15 @@
 //! instead of piling audio up in memory.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use iace_domain::conversation::engine::SpeechId;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+use super::timing::TurnStamps;
 
 /// What goes out to the caller's media stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +88,8 @@ pub(super) enum PacerCommand {
         pieces: mpsc::Receiver<Piece>,
         /// Ahead of the others (a filler line).
         first: bool,
+        /// A reply's stage timings: its first frame completes them.
+        stamps: Option<Arc<TurnStamps>>,
     },
     /// Stop playing this speech and drop the rest of it.
     Cancel(SpeechId),
@@ -98,6 +103,7 @@ struct Queued {
     /// Audio of the current piece not yet sent.
     rest: Bytes,
     started: bool,
+    stamps: Option<Arc<TurnStamps>>,
 }
 
 /// Runs until the command channel closes (the call ended) or the media side
@@ -173,6 +179,9 @@ pub(super) async fn run(
         if out.send(MediaOut::Audio(frame)).await.is_err() {
             return;
         }
+        if let Some(stamps) = front.stamps.take() {
+            stamps.first_frame();
+        }
     }
 }
 
@@ -182,12 +191,14 @@ async fn apply(command: PacerCommand, queue: &mut VecDeque<Queued>, out: &mpsc::
             speech,
             pieces,
             first,
+            stamps,
         } => {
             let queued = Queued {
                 speech,
                 pieces,
                 rest: Bytes::new(),
                 started: false,
+                stamps,
             };
             let front_playing = queue.front().is_some_and(|q| q.started);
             if first && !front_playing {
@@ -250,6 +261,7 @@ mod tests {
                     Piece::Mark(0),
                 ]),
                 first: false,
+                stamps: None,
             })
             .expect("send");
         commands
@@ -260,6 +272,7 @@ mod tests {
                     Piece::Mark(0),
                 ]),
                 first: false,
+                stamps: None,
             })
             .expect("send");
         let got = collect(&mut out, 13).await;
@@ -296,6 +309,7 @@ mod tests {
                 speech: SpeechId(3),
                 pieces: reply_rx,
                 first: false,
+                stamps: None,
             })
             .expect("send");
         // A filler arrives before the reply has any audio: it plays first.
@@ -304,6 +318,7 @@ mod tests {
                 speech: SpeechId(4),
                 pieces: speech(vec![Piece::Audio(Bytes::from_static(b"x")), Piece::Mark(0)]),
                 first: true,
+                stamps: None,
             })
             .expect("send");
         assert_eq!(
@@ -357,6 +372,7 @@ mod tests {
                     Piece::Mark(0),
                 ]),
                 first: false,
+                stamps: None,
             })
             .expect("send");
         let got = collect(&mut out, 2).await;

@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::pacer::{self, MediaOut, PacerCommand, Pacing, Piece, parse_mark};
+use super::timing::{TurnStamps, VoiceObserver};
 use crate::error::AppError;
 
 /// What comes in from the caller's media stream.
@@ -120,6 +121,8 @@ pub struct VoicePorts {
     pub llm: Arc<dyn LanguageModel>,
     /// Sentiment per caller turn.
     pub sentiment: Arc<dyn SentimentAnalyzer>,
+    /// Receives each reply's stage timings, when set.
+    pub observer: Option<Arc<dyn VoiceObserver>>,
 }
 
 impl std::fmt::Debug for VoicePorts {
@@ -268,6 +271,7 @@ pub async fn run_call(
         reply_patterns: HashMap::new(),
         contexts: HashMap::new(),
         latest_context: None,
+        heard_at: None,
         report: CallReport::default(),
     };
 
@@ -420,6 +424,9 @@ struct Call {
     reply_patterns: HashMap<SpeechId, Vec<PatternId>>,
     contexts: HashMap<u32, Arc<ReplyContext>>,
     latest_context: Option<u32>,
+    /// When the caller's latest final words reached the call (the start of
+    /// the next reply's timing).
+    heard_at: Option<Instant>,
     report: CallReport,
 }
 
@@ -436,6 +443,9 @@ impl Call {
     }
 
     fn handle(&mut self, event: Event) {
+        if matches!(event, Event::Final { .. }) {
+            self.heard_at = Some(Instant::now());
+        }
         let actions = self.engine.on_event(event);
         for action in actions {
             self.execute(action);
@@ -603,11 +613,15 @@ impl Call {
             speech,
             pieces,
             first: kind == LineKind::Filler,
+            stamps: None,
         });
         let request = self.speech_request(text);
         let (tts, reports, clock) = (self.ports.tts.clone(), self.reports.clone(), self.clock);
         let task = tokio::spawn(async move {
-            let ok = synthesize(&*tts, &request, 0, &pieces_tx, &reports, speech, clock).await;
+            let ok = synthesize(
+                &*tts, &request, 0, &pieces_tx, &reports, speech, clock, None,
+            )
+            .await;
             if ok {
                 let _ = reports
                     .send(Report::Engine(Event::AudioDone {
@@ -666,11 +680,16 @@ impl Call {
             temperature: self.config.temperature,
             max_tokens: self.config.max_reply_tokens,
         };
+        let stamps = match (&self.ports.observer, self.heard_at.take()) {
+            (Some(observer), Some(heard)) => Some(TurnStamps::start(heard, observer.clone())),
+            _ => None,
+        };
         let (pieces_tx, pieces) = mpsc::channel(self.config.channel_capacity.max(1));
         self.command(PacerCommand::Enqueue {
             speech,
             pieces,
             first: false,
+            stamps: stamps.clone(),
         });
         let producer = ReplyProducer {
             llm: self.ports.llm.clone(),
@@ -680,6 +699,7 @@ impl Call {
             reports: self.reports.clone(),
             clock: self.clock,
             speech,
+            stamps,
         };
         let task = tokio::spawn(producer.run(request, pieces_tx));
         self.producing.insert(speech, Producing { task });
@@ -689,6 +709,10 @@ impl Call {
 
 /// Synthesises one chunk into `pieces`, then its mark. `false` when
 /// synthesis failed (reported) or the speech was dropped.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one speech's whole context; a struct would only rename it"
+)]
 async fn synthesize(
     tts: &dyn TextToSpeech,
     request: &SpeechRequest,
@@ -697,6 +721,7 @@ async fn synthesize(
     reports: &mpsc::Sender<Report>,
     speech: SpeechId,
     clock: Clock,
+    stamps: Option<&TurnStamps>,
 ) -> bool {
     let failed = || {
         Report::Engine(Event::ProviderFailed {
@@ -716,6 +741,9 @@ async fn synthesize(
     while let Some(chunk) = audio.next().await {
         match chunk {
             Ok(bytes) => {
+                if let Some(stamps) = stamps {
+                    stamps.audio();
+                }
                 if pieces.send(Piece::Audio(bytes)).await.is_err() {
                     return false;
                 }
@@ -739,6 +767,8 @@ struct ReplyProducer {
     reports: mpsc::Sender<Report>,
     clock: Clock,
     speech: SpeechId,
+    /// The reply's stage timings, when observed.
+    stamps: Option<Arc<TurnStamps>>,
 }
 
 impl ReplyProducer {
@@ -790,6 +820,11 @@ impl ReplyProducer {
         while let Some(item) = stream.next().await {
             match item {
                 Ok(ChatChunk::Text { delta }) => {
+                    if let Some(stamps) = &self.stamps
+                        && !delta.is_empty()
+                    {
+                        stamps.text();
+                    }
                     for text in chunker.push(&delta) {
                         if !emit(text, &mut seq).await {
                             return;
@@ -827,6 +862,7 @@ impl ReplyProducer {
                 &self.reports,
                 self.speech,
                 self.clock,
+                self.stamps.as_deref(),
             )
             .await
             {

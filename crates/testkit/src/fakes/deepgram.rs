@@ -2,7 +2,9 @@
 //! following the testkit's convention: **the audio of a text is its UTF-8
 //! bytes**.
 //!
-//! - `/v1/listen`: each binary frame is one utterance; the fake answers
+//! - `/v1/listen`: each binary frame is one utterance (or, with
+//!   [`Behaviour::segment_on_silence`], each run of text between μ-law
+//!   silence); the fake answers
 //!   `SpeechStarted`, an interim `Results`, a final `Results`
 //!   (`speech_final`) with the frame's text, then `UtteranceEnd`, with times
 //!   from the byte offsets at 8000 bytes/s (μ-law 8 kHz). `CloseStream` gets
@@ -64,6 +66,11 @@ pub struct Behaviour {
     /// Speech: answer `Flush` with a Deepgram `Error` message, then keep the
     /// connection open.
     pub speech_error: bool,
+    /// Transcription: audio paced as on a line — text bytes cut into frames,
+    /// with μ-law silence (`0xFF`) between lines — is heard as one utterance
+    /// per run of text, ended by the first silence after it (instead of one
+    /// utterance per frame).
+    pub segment_on_silence: bool,
 }
 
 /// One upgrade request the fake saw.
@@ -253,6 +260,31 @@ async fn serve(stream: TcpStream, behaviour: Behaviour, state: Arc<State>) {
     state.closed.fetch_add(1, Ordering::SeqCst);
 }
 
+/// μ-law silence.
+const SILENCE: u8 = 0xFF;
+
+/// One whole utterance: speech started, an interim, the final, its end.
+async fn utterance(
+    ws: &mut WebSocketStream<TcpStream>,
+    text: &str,
+    start: f64,
+    duration: f64,
+) -> bool {
+    let first_word = text.split_whitespace().next().unwrap_or_default();
+    let replies = [
+        json!({"type": "SpeechStarted", "channel": [0, 1], "timestamp": start}),
+        results(first_word, start, duration / 2.0, false, false),
+        results(text, start, duration, true, true),
+        json!({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": start + duration}),
+    ];
+    for reply in replies {
+        if !send_json(ws, reply).await {
+            return false;
+        }
+    }
+    true
+}
+
 async fn send_json(ws: &mut WebSocketStream<TcpStream>, value: serde_json::Value) -> bool {
     ws.send(Message::text(value.to_string())).await.is_ok()
 }
@@ -292,6 +324,8 @@ async fn listen(
     }
     let mut offset = 0usize;
     let mut frames = 0usize;
+    // Text heard since the last silence (segmenting on silence).
+    let mut spoken = Vec::new();
     while let Some(Ok(message)) = ws.next().await {
         if behaviour.mute {
             if let Message::Text(text) = &message {
@@ -304,6 +338,23 @@ async fn listen(
             continue;
         }
         match message {
+            Message::Binary(audio) if behaviour.segment_on_silence => {
+                state.frames.fetch_add(1, Ordering::SeqCst);
+                for &byte in audio.iter() {
+                    if byte != SILENCE {
+                        spoken.push(byte);
+                    } else if !spoken.is_empty() {
+                        let text =
+                            String::from_utf8_lossy(&std::mem::take(&mut spoken)).into_owned();
+                        let (start, duration) =
+                            (offset as f64 / 8_000.0, text.len() as f64 / 8_000.0);
+                        if !utterance(ws, &text, start, duration).await {
+                            return;
+                        }
+                    }
+                    offset += 1;
+                }
+            }
             Message::Binary(audio) => {
                 frames += 1;
                 state.frames.fetch_add(1, Ordering::SeqCst);

@@ -9,12 +9,19 @@
 //! as text. Each turn is printed with the caller's sentiment; escalation and
 //! the work after the call (outcome, summary, learned patterns) follow.
 //!
-//! Audio mode (μ-law frames from a real text-to-speech) is not built yet:
-//! with the local providers there is no audio to send.
+//! In audio mode (`--audio`, [`audio`]) the caller's lines are synthesised
+//! with the configured text-to-speech and streamed as 20 ms μ-law frames in
+//! real time, as a phone line carries them; what the server heard and said
+//! is printed from the call's transcript as it is stored, and `--record
+//! FILE` writes both sides to a WAV file. It needs real speech providers
+//! (`[deepgram]`): the local ones take and give text, not audio.
 
 #![allow(clippy::print_stdout)] // a terminal program
 
-use std::path::Path;
+pub mod audio;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -24,8 +31,9 @@ use futures::{SinkExt as _, StreamExt as _};
 use iace_app::agents::AgentInput;
 use iace_app::calls::PlaceCall;
 use iace_app::customers::CustomerInput;
+use iace_domain::call::{HangupCause, HangupSource};
 use iace_domain::ports::{TelephonyEvent, TelephonyEventKind};
-use iace_domain::{Availability, CustomerTier, Email, PhoneNumber, Speaker};
+use iace_domain::{Availability, CustomerTier, Email, Language, PhoneNumber, Speaker};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -68,11 +76,31 @@ pub fn read_script(path: &Path) -> anyhow::Result<Vec<String>> {
     Ok(lines)
 }
 
+/// How the caller speaks.
+#[derive(Debug, Clone, Default)]
+pub struct SimOptions {
+    /// μ-law audio from the configured text-to-speech instead of text.
+    pub audio: bool,
+    /// Audio mode: write both sides of the call to this WAV file.
+    pub record: Option<PathBuf>,
+}
+
 /// Runs one simulated call with `script` and prints it.
 ///
 /// # Errors
-/// When the server cannot start or the call cannot be set up.
-pub async fn run(mut config: Config, script: Vec<String>, configured: bool) -> anyhow::Result<()> {
+/// When the server cannot start or the call cannot be set up; in audio mode,
+/// when no real speech provider is configured or the caller's lines cannot
+/// be synthesised.
+pub async fn run(
+    mut config: Config,
+    script: Vec<String>,
+    configured: bool,
+    options: SimOptions,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !options.audio || config.deepgram.is_some(),
+        "audio mode needs real speech providers: configure [deepgram] (e.g. IACE_DEEPGRAM__API_KEY); the local providers take and give text, not audio"
+    );
     if !configured {
         config.database.url = SecretString::from("sqlite::memory:");
     }
@@ -80,7 +108,9 @@ pub async fn run(mut config: Config, script: Vec<String>, configured: bool) -> a
     config.calls.worker_interval_ms = 100;
     config.server.read_cache_ttl_ms = 0;
     config.voice.post_call_delay_ms = 200;
-    let app = Application::build(config).await?;
+    let providers = crate::providers::build(&config)?;
+    let caller_voice = providers.text_to_speech.clone();
+    let app = Box::pin(Application::build_with_providers(config, providers)).await?;
     let port = app.port();
     let state = app.state();
     tokio::spawn(app.run_until(std::future::pending()));
@@ -172,6 +202,13 @@ pub async fn run(mut config: Config, script: Vec<String>, configured: bool) -> a
         "call {} — the caller is {CALLER}; Ctrl-C to stop\n",
         call.id
     );
+    // Audio mode: the caller's lines, synthesised before the call starts.
+    let spoken = if options.audio {
+        let english = Language::parse("en").map_err(|e| anyhow::anyhow!("{e}"))?;
+        Some(audio::synthesise(&*caller_voice, &script, &english).await?)
+    } else {
+        None
+    };
     let token = state.voice.issue_token(call.id);
     let url = format!("ws://127.0.0.1:{port}/v1/media/telnyx?token={token}");
     let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
@@ -186,9 +223,73 @@ pub async fn run(mut config: Config, script: Vec<String>, configured: bool) -> a
     )
     .await?;
 
+    let open = match spoken {
+        Some(spoken) => {
+            let mut printer = TranscriptPrinter::default();
+            // The caller plays in its own task (real-time frames); the
+            // transcript is followed here meanwhile.
+            let mut playing = tokio::spawn(audio::converse(socket, script.clone(), spoken));
+            let (open, recording) = loop {
+                tokio::select! {
+                    played = &mut playing => break played.context("the simulated caller")??,
+                    () = tokio::time::sleep(Duration::from_millis(250)) => {
+                        printer.print_new(&state, &who, call.id).await;
+                    }
+                }
+            };
+            // The last turns land after the stream ends.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            printer.print_new(&state, &who, call.id).await;
+            if let Some(path) = &options.record {
+                std::fs::write(path, recording.wav())
+                    .with_context(|| format!("writing the recording {}", path.display()))?;
+                println!(
+                    "── recorded to {} (μ-law WAV; left: the caller, right: the agent)",
+                    path.display()
+                );
+            }
+            open
+        }
+        None => text_mode(socket, &script, &state, &who, call.id).await?,
+    };
+    if open {
+        println!("\n── the caller hangs up");
+        // As the provider announces it.
+        state
+            .calls
+            .on_telephony_event(&TelephonyEvent {
+                id: uuid::Uuid::new_v4().to_string(),
+                event_type: "call.hangup".into(),
+                occurred_at: chrono::Utc::now(),
+                call_id: Some(call.id),
+                provider_call_id: call.provider_call_id.clone(),
+                provider_session_id: None,
+                kind: TelephonyEventKind::HungUp {
+                    cause: HangupCause::NormalClearing,
+                    source: HangupSource::Callee,
+                    sip_code: None,
+                },
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("hanging up the call: {e}"))?;
+    }
+
+    after_the_call(&state, &who, call.id, &agent.name).await
+}
+
+/// Text mode: each line is sent as one frame of text "audio"; what the agent
+/// says comes back as text. `true` when the stream is still open at the end
+/// (the caller then hangs up).
+async fn text_mode(
+    mut socket: Socket,
+    script: &[String],
+    state: &crate::http::state::AppState,
+    who: &iace_app::auth::Principal,
+    call: iace_domain::CallId,
+) -> anyhow::Result<bool> {
     let mut open = listen(&mut socket).await?;
     let mut scored = 0usize;
-    for line in &script {
+    for line in script {
         if !open {
             break;
         }
@@ -201,7 +302,7 @@ pub async fn run(mut config: Config, script: Vec<String>, configured: bool) -> a
         open = listen(&mut socket).await?;
         // Scoring runs beside the conversation: give it a moment.
         for _ in 0..10 {
-            let now = print_sentiments(&state, &who, call.id, scored).await;
+            let now = print_sentiments(state, who, call, scored).await;
             if now > scored {
                 scored = now;
                 break;
@@ -211,16 +312,24 @@ pub async fn run(mut config: Config, script: Vec<String>, configured: bool) -> a
     }
     if open {
         let _ = send(&mut socket, json!({"event": "stop"})).await;
-        println!("\n── the caller hangs up");
     }
+    Ok(open)
+}
 
+/// Waits for the work after the call and prints what it found.
+async fn after_the_call(
+    state: &crate::http::state::AppState,
+    who: &iace_app::auth::Principal,
+    call: iace_domain::CallId,
+    agent: &str,
+) -> anyhow::Result<()> {
     // The work after the call runs in the background; wait for it.
     let mut details = None;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let read = state
             .calls
-            .get(&who, call.id)
+            .get(who, call)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if read.call.outcome.is_some() {
@@ -232,7 +341,7 @@ pub async fn run(mut config: Config, script: Vec<String>, configured: bool) -> a
         Some(details) => {
             let c = &details.call;
             if let Some(reason) = c.escalation_reason {
-                println!("── escalated ({reason}), transferred to {}", agent.name);
+                println!("── escalated ({reason}), transferred to {agent}");
             }
             println!(
                 "── after the call: status {}, outcome {}, mean sentiment {}",
@@ -244,11 +353,11 @@ pub async fn run(mut config: Config, script: Vec<String>, configured: bool) -> a
             );
             let memory = state
                 .customers
-                .by_phone(&who, &PhoneNumber::parse(CALLER)?)
+                .by_phone(who, &PhoneNumber::parse(CALLER)?)
                 .await
                 .ok();
             if let Some(customer) = memory
-                && let Ok(memory) = state.customers.memory(&who, customer.id).await
+                && let Ok(memory) = state.customers.memory(who, customer.id).await
             {
                 println!("── remembered about the caller: {}", memory.text);
             }
@@ -347,4 +456,46 @@ async fn print_sentiments(
         );
     }
     scored.len().max(already)
+}
+
+/// Prints the call's transcript as the server stores it: what speech-to-text
+/// heard the caller say, what the agent said, and each caller turn's
+/// sentiment once scored.
+#[derive(Debug, Default)]
+struct TranscriptPrinter {
+    printed: BTreeSet<u32>,
+    scored: BTreeSet<u32>,
+}
+
+impl TranscriptPrinter {
+    async fn print_new(
+        &mut self,
+        state: &crate::http::state::AppState,
+        who: &iace_app::auth::Principal,
+        call: iace_domain::CallId,
+    ) {
+        let Ok(details) = state.calls.get(who, call).await else {
+            return;
+        };
+        for entry in &details.transcript {
+            if self.printed.insert(entry.sequence) {
+                match entry.speaker {
+                    Speaker::Caller => println!("  caller │ {}", entry.text),
+                    _ if entry.interrupted => {
+                        println!("  agent  │ {} (cut off by the caller)", entry.text);
+                    }
+                    _ => println!("  agent  │ {}", entry.text),
+                }
+            }
+            if let Some(sentiment) = entry.sentiment
+                && self.scored.insert(entry.sequence)
+            {
+                println!(
+                    "         │ caller sentiment {:+.2} ({})",
+                    sentiment.score(),
+                    sentiment.label().as_str()
+                );
+            }
+        }
+    }
 }
