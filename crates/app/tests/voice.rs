@@ -487,3 +487,68 @@ async fn each_reply_is_timed_from_the_callers_final_words_to_its_first_frame() {
         );
     }
 }
+
+#[tokio::test]
+async fn marks_the_telephony_side_never_echoes_do_not_stall_the_call() {
+    let mut config = config();
+    config.pacing.mark_timeout_ms = 300;
+    let (to_call, media_in) = mpsc::channel(64);
+    let (media_out, mut from_call) = mpsc::channel::<MediaOut>(64);
+    let ports = VoicePorts {
+        stt: Arc::new(TextSpeechToText),
+        tts: Arc::new(EchoTextToSpeech::new()),
+        llm: Arc::new(ScriptedReplies::default()),
+        sentiment: Arc::new(LexiconSentiment),
+        observer: None,
+    };
+    let setup = CallSetup {
+        persona: persona(),
+        tier: CustomerTier::Standard,
+        policy: Arc::new(EscalationPolicy::default().compile().expect("policy")),
+    };
+    let call = tokio::spawn(run_call(
+        setup,
+        ports,
+        FakeControl::new(None),
+        config,
+        media_in,
+        media_out,
+    ));
+    // A media client that plays everything and echoes no mark.
+    let mut speeches = Vec::new();
+    let mut said = String::new();
+    let mut answered = false;
+    while let Ok(Some(out)) = tokio::time::timeout(Duration::from_secs(3), from_call.recv()).await {
+        match out {
+            MediaOut::Audio(audio) => said.push_str(&String::from_utf8_lossy(&audio)),
+            MediaOut::Mark(_) => {
+                speeches.push(std::mem::take(&mut said));
+                if speeches.len() == 1 {
+                    // A word while the greeting is, as far as the server
+                    // knows, still playing: too short to barge in.
+                    to_call
+                        .send(MediaIn::Audio(Bytes::from("Hello?")))
+                        .await
+                        .expect("call alive");
+                } else {
+                    answered = true;
+                    break;
+                }
+            }
+            MediaOut::Clear => {}
+        }
+    }
+    assert!(
+        answered,
+        "the caller's word was answered once the greeting's unechoed mark timed out: {speeches:?}"
+    );
+    let _ = to_call.send(MediaIn::Stop).await;
+    let report = finished(call).await;
+    let greeting = report
+        .turns
+        .iter()
+        .find(|t| t.text == "Hi, this is Sam from Acme.")
+        .expect("the greeting is in the transcript");
+    assert!(!greeting.interrupted, "taken as played: {:?}", report.turns);
+    assert!(report.turns.iter().any(|t| t.text == "Hello?"));
+}

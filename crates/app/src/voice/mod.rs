@@ -23,6 +23,10 @@
 //! cancels it upstream). Sentiment, context and agent look-ups run beside the
 //! conversation and report back as events; the engine decides what waits for
 //! them (only a reply waits for its context, and only up to its timeout).
+//!
+//! Each reply is timed stage by stage ([`TurnLatency`]: end of turn, the
+//! model's first text, the first audio, the first frame out) for a
+//! [`VoiceObserver`], when one is set.
 
 mod live;
 mod pacer;

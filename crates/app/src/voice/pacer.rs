@@ -51,6 +51,10 @@ pub struct Pacing {
     pub frame_ms: u64,
     /// How far ahead of real time audio may be sent.
     pub lead_ms: u64,
+    /// How long after its audio should have been played a mark that was
+    /// not echoed is taken as played anyway (a telephony side that loses a
+    /// mark must not stall the conversation); `0` waits for every echo.
+    pub mark_timeout_ms: u64,
 }
 
 impl Default for Pacing {
@@ -59,6 +63,7 @@ impl Default for Pacing {
             frame_bytes: 160,
             frame_ms: 20,
             lead_ms: 100,
+            mark_timeout_ms: 3_000,
         }
     }
 }
@@ -107,11 +112,13 @@ struct Queued {
 }
 
 /// Runs until the command channel closes (the call ended) or the media side
-/// goes away.
+/// goes away. Marks not echoed [`Pacing::mark_timeout_ms`] after their audio
+/// should have been played are reported on `unechoed`.
 pub(super) async fn run(
     pacing: Pacing,
     mut commands: mpsc::UnboundedReceiver<PacerCommand>,
     out: mpsc::Sender<MediaOut>,
+    unechoed: mpsc::UnboundedSender<(SpeechId, u32)>,
 ) {
     let mut queue: VecDeque<Queued> = VecDeque::new();
     // When the audio sent so far will have been played.
@@ -157,6 +164,15 @@ pub(super) async fn run(
                         let name = mark_name(front.speech, seq);
                         if out.send(MediaOut::Mark(name)).await.is_err() {
                             return;
+                        }
+                        if pacing.mark_timeout_ms > 0 {
+                            let due = played_by.max(Instant::now())
+                                + Duration::from_millis(pacing.mark_timeout_ms);
+                            let (speech, unechoed) = (front.speech, unechoed.clone());
+                            tokio::spawn(async move {
+                                tokio::time::sleep_until(due).await;
+                                let _ = unechoed.send((speech, seq));
+                            });
                         }
                     }
                     None => {
@@ -251,7 +267,12 @@ mod tests {
     async fn speeches_play_in_order_in_frames_paced_to_real_time() {
         let (commands, rx) = mpsc::unbounded_channel();
         let (out_tx, mut out) = mpsc::channel(64);
-        tokio::spawn(run(Pacing::default(), rx, out_tx));
+        tokio::spawn(run(
+            Pacing::default(),
+            rx,
+            out_tx,
+            mpsc::unbounded_channel().0,
+        ));
         let started = Instant::now();
         commands
             .send(PacerCommand::Enqueue {
@@ -302,7 +323,12 @@ mod tests {
     async fn a_cancelled_speech_stops_mid_way_and_a_filler_goes_first() {
         let (commands, rx) = mpsc::unbounded_channel();
         let (out_tx, mut out) = mpsc::channel(64);
-        tokio::spawn(run(Pacing::default(), rx, out_tx));
+        tokio::spawn(run(
+            Pacing::default(),
+            rx,
+            out_tx,
+            mpsc::unbounded_channel().0,
+        ));
         let (reply_tx, reply_rx) = mpsc::channel(4);
         commands
             .send(PacerCommand::Enqueue {
@@ -363,7 +389,7 @@ mod tests {
             frame_bytes: 0,
             ..Pacing::default()
         };
-        tokio::spawn(run(pacing, rx, out_tx));
+        tokio::spawn(run(pacing, rx, out_tx, mpsc::unbounded_channel().0));
         commands
             .send(PacerCommand::Enqueue {
                 speech: SpeechId(0),

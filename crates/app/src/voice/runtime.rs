@@ -251,7 +251,8 @@ pub async fn run_call(
     let (reports_tx, mut reports) = mpsc::channel::<Report>(capacity);
     // Commands are few and small; never dropped.
     let (pacer_tx, pacer_rx) = mpsc::unbounded_channel::<PacerCommand>();
-    let pacer = tokio::spawn(pacer::run(config.pacing, pacer_rx, media_out));
+    let (unechoed_tx, mut unechoed) = mpsc::unbounded_channel::<(SpeechId, u32)>();
+    let pacer = tokio::spawn(pacer::run(config.pacing, pacer_rx, media_out, unechoed_tx));
 
     let mut call = Call {
         engine: ConversationEngine::new(
@@ -347,6 +348,11 @@ pub async fn run_call(
                     call.handle(Event::ContextReady { at: clock.now(), request });
                 }
             },
+            // A mark the telephony side never echoed: its audio has had
+            // time to play (an echo that did come makes this a no-op).
+            Some((speech, seq)) = unechoed.recv() => {
+                call.handle(Event::Played { at: clock.now(), speech, seq });
+            }
             () = sleep_until(deadline) => call.handle(Event::Tick { at: clock.now() }),
         }
     }
