@@ -427,26 +427,8 @@ pub(crate) async fn until(
     body
 }
 
-#[tokio::test]
-async fn after_the_call_its_outcome_experiment_patterns_and_memory_are_stored() {
-    let telnyx = Telnyx::start().await;
-    let app = TestApp::spawn_with(Backend::Postgres, |c| {
-        telnyx.configure(c);
-        c.calls.media_base_url = Some("wss://media.iace.test".into());
-        c.calls.worker_interval_ms = 50;
-        c.voice.post_call_delay_ms = 100;
-    })
-    .await;
-    let org = app.org("Acme").await;
-    let (s, body, _) = app
-        .call(
-            reqwest::Method::PUT,
-            "/v1/org/telephony",
-            Some(&org.api_key),
-            Some(json!({"numbers": ["+14155550100"]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
+/// The caller's customer record (+442079460958, Jane); its id.
+pub(crate) async fn caller_customer(app: &TestApp, org: &Org) -> String {
     let (s, customer) = app
         .post(
             "/v1/customers",
@@ -455,7 +437,12 @@ async fn after_the_call_its_outcome_experiment_patterns_and_memory_are_stored() 
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{customer}");
-    let customer_id = customer["id"].as_str().expect("id").to_owned();
+    customer["id"].as_str().expect("id").to_owned()
+}
+
+/// Two personas in a started A/B test on `resolved_without_escalation`
+/// (both greet "Hi, this is Acme. How can I help?"); its id.
+pub(crate) async fn running_experiment(app: &TestApp, org: &Org) -> String {
     let (_, a) = app
         .post(
             "/v1/personas",
@@ -481,16 +468,68 @@ async fn after_the_call_its_outcome_experiment_patterns_and_memory_are_stored() 
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{experiment}");
-    let experiment_id = experiment["id"].as_str().expect("id").to_owned();
+    let id = experiment["id"].as_str().expect("id").to_owned();
     let (s, started, _) = app
         .call(
             reqwest::Method::POST,
-            &format!("/v1/experiments/{experiment_id}/start"),
+            &format!("/v1/experiments/{id}/start"),
             Some(&org.api_key),
             None,
         )
         .await;
     assert!(s.is_success(), "{started}");
+    id
+}
+
+/// Waits for the experiment to count one trial, and checks it converted.
+pub(crate) async fn assert_one_converted_trial(app: &TestApp, org: &Org, experiment: &str) {
+    let results = until(
+        app,
+        org,
+        &format!("/v1/experiments/{experiment}/results"),
+        |r| {
+            r["variants"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|x| x["trials"] == 1))
+        },
+    )
+    .await;
+    let counted: Vec<(u64, u64)> = results["variants"]
+        .as_array()
+        .expect("variants")
+        .iter()
+        .map(|v| {
+            (
+                v["trials"].as_u64().unwrap_or(0),
+                v["conversions"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert!(counted.contains(&(1, 1)), "one trial, converted: {results}");
+}
+
+#[tokio::test]
+async fn after_the_call_its_outcome_experiment_patterns_and_memory_are_stored() {
+    let telnyx = Telnyx::start().await;
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        telnyx.configure(c);
+        c.calls.media_base_url = Some("wss://media.iace.test".into());
+        c.calls.worker_interval_ms = 50;
+        c.voice.post_call_delay_ms = 100;
+    })
+    .await;
+    let org = app.org("Acme").await;
+    let (s, body, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/org/telephony",
+            Some(&org.api_key),
+            Some(json!({"numbers": ["+14155550100"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let customer_id = caller_customer(&app, &org).await;
+    let experiment_id = running_experiment(&app, &org).await;
 
     // First call: a question answered, and the caller is pleased.
     let (call, token) = answered_call(&app, &telnyx, &org).await;
@@ -512,29 +551,7 @@ async fn after_the_call_its_outcome_experiment_patterns_and_memory_are_stored() 
         details["sentiment"]["turns"].as_u64() >= Some(2),
         "{details}"
     );
-    let results = until(
-        &app,
-        &org,
-        &format!("/v1/experiments/{experiment_id}/results"),
-        |r| {
-            r["variants"]
-                .as_array()
-                .is_some_and(|v| v.iter().any(|x| x["trials"] == 1))
-        },
-    )
-    .await;
-    let counted: Vec<(u64, u64)> = results["variants"]
-        .as_array()
-        .expect("variants")
-        .iter()
-        .map(|v| {
-            (
-                v["trials"].as_u64().unwrap_or(0),
-                v["conversions"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
-    assert!(counted.contains(&(1, 1)), "one trial, converted: {results}");
+    assert_one_converted_trial(&app, &org, &experiment_id).await;
     let memory = until(
         &app,
         &org,

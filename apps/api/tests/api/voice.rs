@@ -26,7 +26,10 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::{Backend, Org, TestApp};
-use crate::media::{Socket, answered_call, connect, say, send, setup_with, transcript, until};
+use crate::media::{
+    Socket, answered_call, assert_one_converted_trial, caller_customer, connect,
+    running_experiment, say, send, setup_with, transcript, until,
+};
 use crate::webhooks::Telnyx;
 
 /// What the fake model answers to "when do you open".
@@ -413,55 +416,8 @@ async fn an_angry_caller_is_handed_to_a_free_agent() {
 #[tokio::test]
 async fn hanging_up_mid_reply_stops_everything_and_the_call_is_learned_from() {
     let f = start().await;
-    let (s, customer) = f
-        .app
-        .post(
-            "/v1/customers",
-            &f.org.api_key,
-            json!({"phone": "+442079460958", "name": "Jane"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{customer}");
-    let customer_id = customer["id"].as_str().expect("id").to_owned();
-    let (_, a) = f
-        .app
-        .post(
-            "/v1/personas",
-            &f.org.api_key,
-            crate::webhooks::persona_body("Sam"),
-        )
-        .await;
-    let (_, b) = f
-        .app
-        .post(
-            "/v1/personas",
-            &f.org.api_key,
-            crate::webhooks::persona_body("Alex"),
-        )
-        .await;
-    let (s, experiment) = f
-        .app
-        .post(
-            "/v1/experiments",
-            &f.org.api_key,
-            json!({"name": "greeting", "metric": "resolved_without_escalation", "variants": [
-                {"name": "sam", "persona_id": a["id"], "weight": 50, "is_control": true},
-                {"name": "alex", "persona_id": b["id"], "weight": 50},
-            ]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{experiment}");
-    let experiment_id = experiment["id"].as_str().expect("id").to_owned();
-    let (s, started, _) = f
-        .app
-        .call(
-            reqwest::Method::POST,
-            &format!("/v1/experiments/{experiment_id}/start"),
-            Some(&f.org.api_key),
-            None,
-        )
-        .await;
-    assert!(s.is_success(), "{started}");
+    let customer_id = caller_customer(&f.app, &f.org).await;
+    let experiment_id = running_experiment(&f.app, &f.org).await;
 
     let (call, token) = answered_call(&f.app, &f.telnyx, &f.org).await;
     let mut socket = connect(&f.app, &token, &call).await;
@@ -507,27 +463,7 @@ async fn hanging_up_mid_reply_stops_everything_and_the_call_is_learned_from() {
         last.2,
         "the cut reply is recorded as interrupted: {lines:?}"
     );
-    let results = until(
-        &f.app,
-        &f.org,
-        &format!("/v1/experiments/{experiment_id}/results"),
-        |r| {
-            r["variants"]
-                .as_array()
-                .is_some_and(|v| v.iter().any(|x| x["trials"] == 1))
-        },
-    )
-    .await;
-    let counted: Vec<(Value, Value)> = results["variants"]
-        .as_array()
-        .expect("variants")
-        .iter()
-        .map(|v| (v["trials"].clone(), v["conversions"].clone()))
-        .collect();
-    assert!(
-        counted.contains(&(json!(1), json!(1))),
-        "one trial, converted: {results}"
-    );
+    assert_one_converted_trial(&f.app, &f.org, &experiment_id).await;
     let memory = until(
         &f.app,
         &f.org,
