@@ -14,6 +14,7 @@ use iace_app::auth::{AuthConfig, JwtAlgorithm};
 use iace_app::voice::VoiceConfig;
 use iace_db::DbConfig;
 use iace_domain::conversation::engine::{EngineConfig, NoAgentFallback};
+pub use iace_telemetry::{LogConfig, LogFormat};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -385,36 +386,6 @@ impl AuthSettings {
             principal_cache_ttl: Duration::from_millis(self.principal_cache_ttl_ms),
         }
     }
-}
-
-/// Log output.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// `pretty` (default) or `json`.
-    pub format: LogFormat,
-    /// `tracing` filter directives, e.g. `info,iace_api=debug`.
-    pub filter: String,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Pretty,
-            filter: "info".to_owned(),
-        }
-    }
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable.
-    #[default]
-    Pretty,
-    /// One JSON object per line.
-    Json,
 }
 
 /// Why the configuration could not be loaded.

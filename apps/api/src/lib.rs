@@ -10,4 +10,3 @@ pub mod http;
 pub mod providers;
 pub mod sim;
 pub mod startup;
-pub mod telemetry;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use iace_api::{config, startup, telemetry};
+use iace_api::{config, startup};
 use iace_db::SqlStore;
 use iace_domain::Email;
 use secrecy::{ExposeSecret, SecretString};
@@ -90,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
     // Configuration is read from the process environment here, once.
     let env: Vec<(String, String)> = std::env::vars().collect();
     let mut config = config::load(cli.config.as_deref(), &env)?;
-    telemetry::init(&config.log);
+    let _telemetry = iace_telemetry::init(&config.log);
     match cli.command.unwrap_or(Command::Serve { bind: None }) {
         Command::Serve { bind } => {
             if let Some(bind) = bind {

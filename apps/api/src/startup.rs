@@ -240,6 +240,11 @@ pub fn state_with_providers(
         billing,
         orgs,
         voice,
+        metrics: iace_telemetry::metrics::recorder()
+            .inspect_err(
+                |err| tracing::warn!(error = %err, "no metrics recorder; /metrics answers 503"),
+            )
+            .ok(),
     })
 }
 

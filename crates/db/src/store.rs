@@ -156,6 +156,21 @@ impl SqlStore {
         &self.db
     }
 
+    /// The pool's connections: (open, idle).
+    #[must_use]
+    pub fn pool_connections(&self) -> (u32, usize) {
+        match self.backend() {
+            Backend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            Backend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        }
+    }
+
     /// Checks that the database answers (readiness probes).
     ///
     /// # Errors

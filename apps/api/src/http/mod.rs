@@ -4,6 +4,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod observe;
 pub mod request_id;
 pub mod routes;
 pub mod state;
@@ -74,6 +75,7 @@ impl Modify for Security {
 pub fn router(state: AppState, server: &ServerConfig) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::health::router())
+        .merge(routes::metrics::router())
         .merge(routes::auth::router())
         .merge(routes::api_keys::router())
         .merge(routes::customers::router())
@@ -125,6 +127,7 @@ fn layered(router: Router, server: &ServerConfig) -> Router {
         router = router.layer(cors);
     }
     router
+        .layer(axum::middleware::from_fn(observe::observe))
         .layer(axum::middleware::from_fn(limits::headers))
         .layer(axum::middleware::from_fn(request_id::request_id))
 }

@@ -45,4 +45,7 @@ pub struct AppState {
     pub orgs: Arc<iace_app::orgs::OrgService>,
     /// Live calls on their media streams.
     pub voice: Arc<iace_app::voice::VoiceService>,
+    /// The process's metrics recorder, rendered by `GET /metrics` (`None`
+    /// when another recorder was installed first).
+    pub metrics: Option<iace_telemetry::PrometheusHandle>,
 }

@@ -13,6 +13,7 @@ mod experiments;
 mod health;
 mod limits;
 mod media;
+mod observability;
 mod patterns;
 mod personas;
 mod redis_down;

@@ -8,6 +8,7 @@ pub mod customers;
 pub mod experiments;
 pub mod health;
 pub mod media;
+pub mod metrics;
 pub mod org;
 pub mod pagination;
 pub mod patterns;

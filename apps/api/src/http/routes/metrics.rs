@@ -1,0 +1,52 @@
+//! `GET /metrics`: Prometheus' text exposition format. Gauges of the
+//! instance's state (live calls, provider circuits, database connections)
+//! are read at scrape time; everything else is recorded where it happens.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::http::state::AppState;
+
+/// The instance's metrics, for Prometheus to scrape.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses(
+        (status = 200, description = "Prometheus text format (version 0.0.4)", body = String, content_type = "text/plain"),
+        (status = 503, description = "no metrics recorder in this process"),
+    ))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let Some(handle) = &state.metrics else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no metrics recorder").into_response();
+    };
+    #[allow(clippy::cast_precision_loss, reason = "gauges of small counts")]
+    {
+        metrics::gauge!("iace_live_calls").set(state.voice.live_calls() as f64);
+        let (open, idle) = state.store.pool_connections();
+        metrics::gauge!("iace_db_pool_connections", "state" => "idle").set(idle as f64);
+        metrics::gauge!("iace_db_pool_connections", "state" => "in_use")
+            .set(f64::from(open).max(idle as f64) - idle as f64);
+    }
+    for breaker in &state.providers.breakers {
+        let value = match breaker.state() {
+            iace_http::BreakerState::Closed => 0.0,
+            iace_http::BreakerState::HalfOpen => 1.0,
+            iace_http::BreakerState::Open => 2.0,
+        };
+        metrics::gauge!("iace_provider_circuit_state", "provider" => breaker.provider()).set(value);
+    }
+    handle.run_upkeep();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response()
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
+}
