@@ -655,7 +655,7 @@ impl CallService {
             now,
         );
         match self.calls.create(&call).await {
-            Ok(()) => {}
+            Ok(()) => started(&call),
             // The provider call id is taken: the call exists (a concurrent
             // delivery created it); this event is then a duplicate.
             Err(StoreError::AlreadyExists { .. }) => return Ok(Disposition::Recorded),
@@ -946,7 +946,10 @@ impl CallService {
                     });
                 }
             }
-            None => self.calls.create(&call).await?,
+            None => {
+                self.calls.create(&call).await?;
+                started(&call);
+            }
         }
         let call = self.dial(call, settings).await?;
         Ok(Placed {
@@ -1081,7 +1084,17 @@ impl CallService {
                     edit(&mut call);
                     self.cache.forget(call.org_id, call.id);
                     match self.calls.save_transition(&call, expected, &record).await {
-                        Ok(()) => return Ok((call, true, from)),
+                        Ok(()) => {
+                            if call.status.is_terminal() && !from.is_terminal() {
+                                metrics::counter!(
+                                    "iace_calls_ended_total",
+                                    "direction" => call.direction.as_str(),
+                                    "status" => call.status.as_str(),
+                                )
+                                .increment(1);
+                            }
+                            return Ok((call, true, from));
+                        }
                         Err(StoreError::Conflict { .. }) => {
                             call = self.calls.get(call.org_id, call.id).await?;
                         }
@@ -1319,6 +1332,24 @@ impl CallService {
         reason: EscalationReason,
         skills: &[Skill],
     ) -> Result<Option<AgentId>, AppError> {
+        let reserved = self.reserve_agent(org, id, reason, skills).await?;
+        metrics::counter!(
+            "iace_escalations_total",
+            "reason" => reason.as_str(),
+            "result" => if reserved.is_some() { "agent_reserved" } else { "no_agent" },
+        )
+        .increment(1);
+        Ok(reserved)
+    }
+
+    /// [`escalate`](Self::escalate)'s work.
+    async fn reserve_agent(
+        &self,
+        org: OrgId,
+        id: CallId,
+        reason: EscalationReason,
+        skills: &[Skill],
+    ) -> Result<Option<AgentId>, AppError> {
         let mut candidates = self.agents.candidates(org, skills).await?;
         loop {
             let request = RoutingRequest {
@@ -1485,6 +1516,12 @@ fn dial_failed(id: CallId, err: ProviderError) -> AppError {
         retryable: err.is_retryable(),
         source: Box::new(err),
     }
+}
+
+/// Counts a call created (`iace_calls_started_total` by direction).
+fn started(call: &Call) {
+    metrics::counter!("iace_calls_started_total", "direction" => call.direction.as_str())
+        .increment(1);
 }
 
 #[cfg(test)]

@@ -76,8 +76,35 @@ impl Connector {
             settled: false,
         };
         let attempt = tokio_tungstenite::connect_async_with_config(request, None, true);
+        let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(self.timeout, attempt).await;
         let path = path_and_query.split('?').next().unwrap_or_default();
+        let operation = match path {
+            "/v1/listen" => "listen_connect",
+            "/v1/speak" => "speak_connect",
+            _ => "connect",
+        };
+        let label = match &outcome {
+            Ok(Ok(_)) => "ok",
+            Err(_) => "timeout",
+            Ok(Err(_)) => "handshake_error",
+        };
+        metrics::histogram!(
+            "iace_provider_request_duration_seconds",
+            "provider" => PROVIDER,
+            "operation" => operation,
+            "outcome" => label,
+        )
+        .record(started.elapsed().as_secs_f64());
+        if label != "ok" {
+            metrics::counter!(
+                "iace_provider_errors_total",
+                "provider" => PROVIDER,
+                "operation" => operation,
+                "outcome" => label,
+            )
+            .increment(1);
+        }
         match outcome {
             Ok(Ok((socket, _response))) => {
                 permit.settle(Verdict::Up);

@@ -557,6 +557,51 @@ impl Resilience {
     }
 }
 
+/// How an operation ended, as a bounded metric label.
+fn outcome_label(result: &reqwest_middleware::Result<reqwest::Response>) -> &'static str {
+    match result {
+        Ok(response) if response.status().is_success() => "ok",
+        Ok(response) if response.status().as_u16() == 429 => "rate_limited",
+        Ok(response) if response.status().is_client_error() => "client_error",
+        Ok(_) => "server_error",
+        Err(reqwest_middleware::Error::Middleware(err)) => match err.downcast_ref::<Refusal>() {
+            Some(Refusal::CircuitOpen) => "circuit_open",
+            Some(Refusal::TimedOut) => "timeout",
+            None => "error",
+        },
+        Err(reqwest_middleware::Error::Reqwest(err)) if err.is_timeout() => "timeout",
+        Err(_) => "transport_error",
+    }
+}
+
+/// Records a finished operation: `iace_provider_request_duration_seconds`
+/// (every attempt and wait included) and, unless it succeeded,
+/// `iace_provider_errors_total`, both by provider, operation and outcome.
+fn record(
+    provider: &'static str,
+    operation: &'static str,
+    started: Instant,
+    result: &reqwest_middleware::Result<reqwest::Response>,
+) {
+    let outcome = outcome_label(result);
+    metrics::histogram!(
+        "iace_provider_request_duration_seconds",
+        "provider" => provider,
+        "operation" => operation,
+        "outcome" => outcome,
+    )
+    .record(started.elapsed().as_secs_f64());
+    if outcome != "ok" {
+        metrics::counter!(
+            "iace_provider_errors_total",
+            "provider" => provider,
+            "operation" => operation,
+            "outcome" => outcome,
+        )
+        .increment(1);
+    }
+}
+
 #[async_trait::async_trait]
 impl Middleware for Resilience {
     async fn handle(
@@ -569,6 +614,22 @@ impl Middleware for Resilience {
             .get::<Operation>()
             .copied()
             .unwrap_or_else(|| Operation::once("unnamed", HttpPolicy::default()));
+        let started = Instant::now();
+        let result = self.run(request, extensions, next, operation).await;
+        record(self.provider, operation.name, started, &result);
+        result
+    }
+}
+
+impl Resilience {
+    /// The operation: attempts, waits and the deadline.
+    async fn run(
+        &self,
+        request: reqwest::Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+        operation: Operation,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
         let policy = operation.policy;
         let started = Instant::now();
         let started_at = SystemTime::now();
@@ -625,6 +686,12 @@ impl Middleware for Resilience {
                 // Waiting as asked would pass the deadline: give up now.
                 return result;
             }
+            metrics::counter!(
+                "iace_provider_retries_total",
+                "provider" => self.provider,
+                "operation" => operation.name,
+            )
+            .increment(1);
             tracing::info!(
                 provider = self.provider,
                 operation = operation.name,

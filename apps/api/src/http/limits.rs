@@ -162,6 +162,7 @@ impl Limits {
                     });
                 }
                 if !decision.allowed {
+                    rejected(plan, "api_key_rate_limited");
                     return Err(ApiError::new(
                         StatusCode::TOO_MANY_REQUESTS,
                         "api_key_rate_limited",
@@ -189,6 +190,7 @@ impl Limits {
         if decision.allowed {
             Ok(())
         } else {
+            rejected(plan, "rate_limited");
             Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -221,6 +223,7 @@ impl Limits {
             .await
             .map_err(iace_app::AppError::from)?;
         if live >= u64::from(limits.live_calls) {
+            rejected(plan, "live_call_limit");
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "live_call_limit",
@@ -236,13 +239,16 @@ impl Limits {
         let quota = Quota::per_minute(per_minute, (per_minute / 10).max(1));
         let key = RateLimitKey::org(who.org_id, LimitScope::OutboundCalls);
         match self.count(&key, &quota).await? {
-            Some(decision) if !decision.allowed => Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "outbound_call_rate",
-                "Too many calls placed",
-                format!("the {plan} plan allows {per_minute} outbound calls per minute"),
-            )
-            .with_retry_after(retry_seconds(&decision))),
+            Some(decision) if !decision.allowed => {
+                rejected(plan, "outbound_call_rate");
+                Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "outbound_call_rate",
+                    "Too many calls placed",
+                    format!("the {plan} plan allows {per_minute} outbound calls per minute"),
+                )
+                .with_retry_after(retry_seconds(&decision)))
+            }
             _ => Ok(()),
         }
     }
@@ -280,4 +286,14 @@ pub async fn headers(mut request: Request, next: Next) -> Response {
         headers.insert(HeaderName::from_static("ratelimit"), value);
     }
     response
+}
+
+/// Counts a refusal: `iace_rate_limit_rejections_total` by plan and limit.
+fn rejected(plan: Plan, limit: &'static str) {
+    metrics::counter!(
+        "iace_rate_limit_rejections_total",
+        "plan" => plan.as_str(),
+        "limit" => limit,
+    )
+    .increment(1);
 }

@@ -246,6 +246,23 @@ async fn hear(socket: &mut Socket) -> Heard {
     listen(socket, usize::MAX, Duration::from_millis(600)).await
 }
 
+/// The instance's `/metrics`.
+async fn metrics(app: &TestApp) -> String {
+    reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("body")
+}
+
+/// The value of one series (name and labels exactly as rendered).
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
 /// The transcript as (speaker, text, interrupted, sentiment).
 fn lines(turns: &[Value]) -> Vec<(String, String, bool, Option<f64>)> {
     turns
@@ -319,6 +336,44 @@ async fn a_multi_turn_call_through_deepgram_and_groq() {
     // The fake model's verdicts, stored per caller turn.
     assert_eq!(lines[1].3, Some(0.0));
     assert_eq!(lines[3].3, Some(0.8));
+
+    // What the call left in `/metrics` (each test runs in its own process).
+    let text = metrics(&f.app).await;
+    let value = |series: &str| value(&text, series);
+    assert_eq!(
+        value("iace_calls_started_total{direction=\"inbound\"}"),
+        1.0
+    );
+    assert_eq!(value("iace_turn_seconds_count"), 2.0, "two replies timed");
+    let turns = value("iace_turn_seconds_sum");
+    assert!(
+        (0.0..10.0).contains(&turns),
+        "two turns took {turns} s in all"
+    );
+    assert_eq!(
+        value("iace_turn_stage_seconds_count{stage=\"first_token\"}"),
+        2.0
+    );
+    assert!(
+        value(
+            "iace_provider_request_duration_seconds_count{provider=\"groq\",operation=\"chat_stream\",outcome=\"ok\"}"
+        ) >= 2.0
+    );
+    assert!(
+        value(
+            "iace_provider_request_duration_seconds_count{provider=\"groq\",operation=\"sentiment\",outcome=\"ok\"}"
+        ) >= 2.0
+    );
+    assert!(
+        value(
+            "iace_provider_request_duration_seconds_count{provider=\"deepgram\",operation=\"listen_connect\",outcome=\"ok\"}"
+        ) >= 1.0
+    );
+    assert!(
+        text.contains(
+            "iace_webhook_events_total{provider=\"telnyx\",type=\"call.answered\",result="
+        )
+    );
 }
 
 #[tokio::test]
@@ -345,6 +400,7 @@ async fn speaking_over_a_reply_cancels_it_and_clears_the_callers_audio() {
     assert_eq!(cut.0, "bot", "{lines:?}");
     assert!(cut.2, "the cut reply is recorded as interrupted: {lines:?}");
     assert_eq!(cut.1, first, "only what was played: {lines:?}");
+    assert_eq!(value(&metrics(&f.app).await, "iace_barge_ins_total"), 1.0);
     assert_eq!(lines[3].1, "Sorry, wait, one quick question");
     // The next reply's prompt holds what the caller heard of the cut one.
     let prompt = f.model.chats().last().expect("a chat")["messages"].to_string();
@@ -411,6 +467,13 @@ async fn an_angry_caller_is_handed_to_a_free_agent() {
         "{details}"
     );
     assert_eq!(details["transferred_to"], agent_id.as_str());
+    assert_eq!(
+        value(
+            &metrics(&f.app).await,
+            "iace_escalations_total{reason=\"sustained_negative_sentiment\",result=\"agent_reserved\"}"
+        ),
+        1.0
+    );
 }
 
 #[tokio::test]

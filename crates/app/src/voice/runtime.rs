@@ -473,7 +473,11 @@ impl Call {
             Action::SpeechFinished { speech } => {
                 self.producing.remove(&speech);
             }
-            Action::ClearAudio => self.command(PacerCommand::Clear),
+            Action::ClearAudio => {
+                // The engine clears the caller's audio only on a barge-in.
+                metrics::counter!("iace_barge_ins_total").increment(1);
+                self.command(PacerCommand::Clear);
+            }
             Action::FetchContext { request, text } => {
                 let (control, reports) = (self.control.clone(), self.reports.clone());
                 let timeout = Duration::from_millis(self.config.engine.context_timeout_ms);
@@ -686,10 +690,10 @@ impl Call {
             temperature: self.config.temperature,
             max_tokens: self.config.max_reply_tokens,
         };
-        let stamps = match (&self.ports.observer, self.heard_at.take()) {
-            (Some(observer), Some(heard)) => Some(TurnStamps::start(heard, observer.clone())),
-            _ => None,
-        };
+        let stamps = self
+            .heard_at
+            .take()
+            .map(|heard| TurnStamps::start(heard, self.ports.observer.clone()));
         let (pieces_tx, pieces) = mpsc::channel(self.config.channel_capacity.max(1));
         self.command(PacerCommand::Enqueue {
             speech,

@@ -9,8 +9,9 @@
 //!
 //! `end_of_turn` holds the configured end-of-turn grace (turn-taking policy,
 //! not work) and any wait for the turn's context; the provider stages hold
-//! the providers' own latency. A [`VoiceObserver`] receives each reply's
-//! figures (metrics, the voice benchmark).
+//! the providers' own latency. Each reply's figures are recorded as the
+//! `iace_turn_stage_seconds{stage}` and `iace_turn_seconds` histograms, and
+//! handed to a [`VoiceObserver`] when one is set (the voice benchmark).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -54,7 +55,7 @@ pub(super) struct TurnStamps {
     started: Instant,
     first_token: OnceLock<Instant>,
     first_audio: OnceLock<Instant>,
-    observer: Arc<dyn VoiceObserver>,
+    observer: Option<Arc<dyn VoiceObserver>>,
 }
 
 impl std::fmt::Debug for TurnStamps {
@@ -68,7 +69,7 @@ impl std::fmt::Debug for TurnStamps {
 
 impl TurnStamps {
     /// A reply starting now, for words heard at `heard`.
-    pub(super) fn start(heard: Instant, observer: Arc<dyn VoiceObserver>) -> Arc<Self> {
+    pub(super) fn start(heard: Instant, observer: Option<Arc<dyn VoiceObserver>>) -> Arc<Self> {
         Arc::new(Self {
             heard,
             started: Instant::now(),
@@ -93,12 +94,25 @@ impl TurnStamps {
         let now = Instant::now();
         let token = self.first_token.get().copied().unwrap_or(self.started);
         let audio = self.first_audio.get().copied().unwrap_or(token);
-        self.observer.turn(&TurnLatency {
+        let latency = TurnLatency {
             end_of_turn: self.started.saturating_duration_since(self.heard),
             first_token: token.saturating_duration_since(self.started),
             first_audio: audio.saturating_duration_since(token),
             first_frame: now.saturating_duration_since(audio),
-        });
+        };
+        for (stage, took) in [
+            ("end_of_turn", latency.end_of_turn),
+            ("first_token", latency.first_token),
+            ("first_audio", latency.first_audio),
+            ("first_frame", latency.first_frame),
+        ] {
+            metrics::histogram!("iace_turn_stage_seconds", "stage" => stage)
+                .record(took.as_secs_f64());
+        }
+        metrics::histogram!("iace_turn_seconds").record(latency.total().as_secs_f64());
+        if let Some(observer) = &self.observer {
+            observer.turn(&latency);
+        }
     }
 }
 
@@ -122,7 +136,7 @@ mod tests {
         let observer = Arc::new(Collect::default());
         let heard = Instant::now();
         tokio::time::advance(Duration::from_millis(200)).await;
-        let stamps = TurnStamps::start(heard, observer.clone());
+        let stamps = TurnStamps::start(heard, Some(observer.clone()));
         tokio::time::advance(Duration::from_millis(30)).await;
         stamps.text();
         tokio::time::advance(Duration::from_millis(5)).await;
@@ -145,7 +159,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_missing_stamp_counts_as_no_time() {
         let observer = Arc::new(Collect::default());
-        let stamps = TurnStamps::start(Instant::now(), observer.clone());
+        let stamps = TurnStamps::start(Instant::now(), Some(observer.clone()));
         tokio::time::advance(Duration::from_millis(7)).await;
         stamps.first_frame();
         let seen = observer.0.lock().expect("lock")[0];

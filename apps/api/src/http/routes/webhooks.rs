@@ -36,6 +36,25 @@ pub struct WebhookReceipt {
     pub status: String,
 }
 
+/// Counts a delivery: `iace_webhook_events_total` by provider, event type
+/// and result (`processed`, `duplicate`, … or `rejected`). Event types are
+/// the provider's dotted names; anything else is `other`, so the label
+/// stays bounded.
+fn counted(provider: &'static str, event_type: &str, result: &str) {
+    let known = event_type.len() <= 48
+        && event_type
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
+    let event_type = if known { event_type } else { "other" };
+    metrics::counter!(
+        "iace_webhook_events_total",
+        "provider" => provider,
+        "type" => event_type.to_owned(),
+        "result" => result.to_owned(),
+    )
+    .increment(1);
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -78,6 +97,7 @@ pub async fn telnyx(
             now,
         )
         .map_err(|err| {
+            counted("telnyx", "unknown", "rejected");
             tracing::warn!(reason = %err, "telnyx webhook refused");
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -87,6 +107,7 @@ pub async fn telnyx(
             )
         })?;
     let event = iace_telnyx::parse_event(&body).map_err(|err| {
+        counted("telnyx", "unknown", "rejected");
         ApiError::new(
             StatusCode::BAD_REQUEST,
             err.code(),
@@ -96,6 +117,7 @@ pub async fn telnyx(
     })?;
     let receipt = state.webhooks.receive_telephony("telnyx", &event).await?;
     let status = receipt.as_str();
+    counted("telnyx", &event.event_type, status);
     tracing::info!(event_type = %event.event_type, status, "telnyx webhook");
     Ok(Json(WebhookReceipt {
         status: status.to_owned(),
@@ -137,6 +159,7 @@ pub async fn stripe(
             chrono::Utc::now().timestamp(),
         )
         .map_err(|err| {
+            counted("stripe", "unknown", "rejected");
             tracing::warn!(reason = %err, "stripe webhook refused");
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -146,6 +169,7 @@ pub async fn stripe(
             )
         })?;
     let event = iace_stripe::parse_event(&body).map_err(|err| {
+        counted("stripe", "unknown", "rejected");
         ApiError::new(
             StatusCode::BAD_REQUEST,
             err.code(),
@@ -157,6 +181,7 @@ pub async fn stripe(
         .webhooks
         .receive("stripe", ProviderEvent::Billing(&event))
         .await?;
+    counted("stripe", &event.event_type, receipt.as_str());
     tracing::info!(event_type = %event.event_type, status = receipt.as_str(), "stripe webhook");
     Ok(Json(WebhookReceipt {
         status: receipt.as_str().to_owned(),
