@@ -30,6 +30,11 @@ pub struct Config {
     pub auth: AuthSettings,
     /// Logging.
     pub log: LogConfig,
+    /// Traces exported over OTLP (`iace-telemetry`): off unless an endpoint
+    /// is set.
+    pub traces: iace_telemetry::TracesConfig,
+    /// Error reporting to Sentry (`iace-telemetry`): off unless a DSN is set.
+    pub sentry: iace_telemetry::SentryConfig,
     /// Redis (`iace-redis`): when set, rate limits are shared by every
     /// instance; when absent, the in-process limiter of one instance is used.
     pub redis: Option<iace_redis::RedisConfig>,
@@ -399,9 +404,9 @@ pub enum ConfigError {
     Invalid(#[source] Box<figment::Error>),
 }
 
-const SECTIONS: [&str; 12] = [
-    "server", "database", "auth", "log", "redis", "limits", "calls", "telnyx", "groq", "genai",
-    "deepgram", "stripe",
+const SECTIONS: [&str; 15] = [
+    "server", "database", "auth", "log", "traces", "sentry", "redis", "limits", "calls", "voice",
+    "telnyx", "groq", "genai", "deepgram", "stripe",
 ];
 
 /// Loads the configuration: defaults, then `file` (if given), then `IACE_*`
@@ -440,8 +445,21 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
         // stay strings whatever they look like.
         // (A numeric-looking id or key, e.g. a Telnyx connection id, is text.)
         let textual = [
-            "secret", "url", "pem", "issuer", "filter", "key", "_id", "model", "voice", "prefix",
+            "secret",
+            "url",
+            "pem",
+            "issuer",
+            "filter",
+            "key",
+            "_id",
+            "model",
+            "voice",
+            "prefix",
             "message",
+            "dsn",
+            "endpoint",
+            "environment",
+            "service_name",
         ]
         .iter()
         .any(|suffix| path.ends_with(suffix));
@@ -556,6 +574,38 @@ mod tests {
             "the rest keeps its defaults"
         );
         assert!(config.genai.is_none());
+    }
+
+    #[test]
+    fn voice_traces_and_sentry_are_set_from_the_environment_too() {
+        use secrecy::ExposeSecret as _;
+
+        let config = load(
+            None,
+            &env(&[
+                ("IACE_VOICE__END_OF_TURN_GRACE_MS", "350"),
+                ("IACE_TRACES__OTLP_ENDPOINT", "http://otel-collector:4318"),
+                ("IACE_TRACES__SAMPLE_RATIO", "0.25"),
+                ("IACE_SENTRY__DSN", "https://key@o1.ingest.sentry.io/42"),
+                ("IACE_SENTRY__ENVIRONMENT", "2026"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(config.voice.end_of_turn_grace_ms, 350);
+        assert_eq!(
+            config.traces.otlp_endpoint.as_deref(),
+            Some("http://otel-collector:4318")
+        );
+        assert!((config.traces.sample_ratio - 0.25).abs() < f64::EPSILON);
+        assert_eq!(
+            config
+                .sentry
+                .dsn
+                .as_ref()
+                .map(|d| d.expose_secret().to_owned()),
+            Some("https://key@o1.ingest.sentry.io/42".to_owned())
+        );
+        assert_eq!(config.sentry.environment.as_deref(), Some("2026"), "text");
     }
 
     #[test]

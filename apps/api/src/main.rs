@@ -89,8 +89,17 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // Configuration is read from the process environment here, once.
     let env: Vec<(String, String)> = std::env::vars().collect();
-    let mut config = config::load(cli.config.as_deref(), &env)?;
-    let _telemetry = iace_telemetry::init(&config.log);
+    let config = config::load(cli.config.as_deref(), &env)?;
+    let telemetry = iace_telemetry::init(&config.log, &config.traces, &config.sentry);
+    let result = Box::pin(run(cli, config)).await;
+    // The spans still buffered go out before the process ends.
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .ok();
+    result
+}
+
+async fn run(cli: Cli, mut config: config::Config) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve { bind: None }) {
         Command::Serve { bind } => {
             if let Some(bind) = bind {

@@ -158,7 +158,7 @@ impl Connector {
 /// Adds `x-request-id` and a `traceparent` (a child of the task's trace, or a
 /// new root) from the task's outbound context, as `iace-http` does for REST.
 pub(crate) fn propagate(headers: &mut HeaderMap) {
-    let context = context::current().unwrap_or_default();
+    let context = context::for_outbound();
     if let Some(id) = context.request_id.as_deref()
         && let Ok(value) = HeaderValue::from_str(id)
     {

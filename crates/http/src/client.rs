@@ -449,7 +449,7 @@ impl Middleware for Propagate {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let context = context::current().unwrap_or_default();
+        let context = context::for_outbound();
         let headers = request.headers_mut();
         if let Some(id) = context.request_id.as_deref()
             && let Ok(value) = HeaderValue::from_str(id)

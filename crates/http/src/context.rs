@@ -32,6 +32,32 @@ pub fn current() -> Option<OutboundContext> {
     CONTEXT.try_with(Clone::clone).ok()
 }
 
+/// The context for an outbound request made now: the task's (a request's),
+/// else — for work outside a request, such as a live call's tasks — the
+/// trace of the current `tracing` span when traces are exported.
+#[must_use]
+pub fn for_outbound() -> OutboundContext {
+    current().unwrap_or_else(|| OutboundContext {
+        request_id: None,
+        trace: span_trace(),
+    })
+}
+
+/// The current span's OpenTelemetry context as a `traceparent`.
+fn span_trace() -> Option<TraceParent> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context.is_valid().then(|| TraceParent {
+        trace_id: span_context.trace_id().to_bytes(),
+        parent_id: span_context.span_id().to_bytes(),
+        flags: span_context.trace_flags().to_u8(),
+    })
+}
+
 /// A W3C `traceparent` (version 00).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceParent {

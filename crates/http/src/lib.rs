@@ -8,7 +8,9 @@
 //! - a circuit breaker per provider (closed → open → half-open probe), whose
 //!   state is exposed for metrics and readiness;
 //! - `x-request-id` and W3C `traceparent` on every request, from the task's
-//!   [`context`];
+//!   [`context`] (or the current span's trace, outside a request);
+//! - per provider and operation: request duration, errors and retries as
+//!   metrics (`iace_provider_*`, through the `metrics` facade);
 //! - one user agent, and no secret in any log line (headers are never logged;
 //!   URLs are logged without their query).
 //!

@@ -2,7 +2,8 @@
 //! `timestamp`, `level`, `target`, the fields of every span the event
 //! happened in (outermost first, so `request_id`, `org_id` and `call_id` sit
 //! at the top level beside the event's own fields), then the event's fields
-//! (`message` among them).
+//! (`message` among them), and — with traces exported — the `trace_id` and
+//! `span_id` of the span it happened in.
 
 use std::fmt;
 
@@ -48,6 +49,17 @@ where
             }
         }
         event.record(&mut Fields(&mut line));
+        // The trace the event belongs to (with traces exported).
+        if let Some(span) = ctx.lookup_current() {
+            let id = span.id();
+            let context = tracing::dispatcher::get_default(|dispatch| {
+                tracing_opentelemetry::get_otel_context(&id, dispatch)
+            });
+            if let Some((trace_id, span_id)) = context.as_ref().and_then(crate::trace::ids) {
+                line.insert("trace_id".into(), Value::String(trace_id));
+                line.insert("span_id".into(), Value::String(span_id));
+            }
+        }
         let text = serde_json::to_string(&Value::Object(line)).map_err(|_| fmt::Error)?;
         writeln!(writer, "{text}")
     }

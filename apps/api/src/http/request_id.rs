@@ -1,7 +1,8 @@
 //! Request ids: accept a client's `X-Request-Id` (if sane) or make one, echo it
 //! on the response, record it on the request's tracing span, and write it into
-//! problem bodies. The id and the caller's W3C `traceparent` (if valid) become
-//! the outbound context, so every provider request made while handling the
+//! problem bodies. A caller's W3C `traceparent` (if valid) makes the
+//! request's span part of the caller's trace. The id and the trace become the
+//! outbound context, so every provider request made while handling the
 //! request carries them (`iace_http::context`).
 
 use axum::body::Body;
@@ -44,16 +45,30 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
         org_id = tracing::field::Empty,
         status = tracing::field::Empty,
     );
+    let inbound = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok());
+    if let Some(traceparent) = inbound {
+        iace_telemetry::trace::set_parent(&span, traceparent);
+    }
+    // With traces exported, outbound requests are children of this
+    // request's span (same trace); without, they carry the caller's trace.
+    let trace = iace_telemetry::trace::traceparent(&span)
+        .as_deref()
+        .and_then(iace_http::TraceParent::parse)
+        .or_else(|| inbound.and_then(iace_http::TraceParent::parse));
     let outbound = iace_http::OutboundContext {
         request_id: Some(id.clone()),
-        trace: request
-            .headers()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(iace_http::TraceParent::parse),
+        trace,
     };
-    let mut response =
-        iace_http::context::scope(outbound, next.run(request).instrument(span.clone())).await;
+    let trace_id = outbound.trace.map(|t| t.trace_id());
+    let mut response = iace_telemetry::errors::request_scope(
+        &id,
+        trace_id.as_deref(),
+        iace_http::context::scope(outbound, next.run(request).instrument(span.clone())),
+    )
+    .await;
     span.record("status", response.status().as_u16());
     if let Some(problem) = response.extensions_mut().remove::<Problem>() {
         let mut problem = problem;

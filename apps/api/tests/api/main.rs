@@ -17,5 +17,6 @@ mod observability;
 mod patterns;
 mod personas;
 mod redis_down;
+mod traces;
 mod voice;
 mod webhooks;

@@ -152,7 +152,7 @@ pub(crate) async fn say(socket: &mut Socket, text: &str) {
 /// Telnyx does once the audio before it was played), and whether a `clear`
 /// came. With the text providers audio is not paced, so a whole reply
 /// arrives at once.
-async fn hear(socket: &mut Socket) -> (String, bool) {
+pub(crate) async fn hear(socket: &mut Socket) -> (String, bool) {
     let mut said = String::new();
     let mut cleared = false;
     let mut marks = 0;

@@ -122,3 +122,137 @@ fn a_phone_number_a_request_handled_is_masked_in_the_log() {
         seen.join("\n")
     );
 }
+
+/// A W3C `traceparent` as a caller sends it.
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+#[tokio::test]
+async fn a_callers_traceparent_reaches_the_provider_requests_it_causes() {
+    let telnyx = crate::webhooks::Telnyx::start().await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| telnyx.configure(c)).await;
+    let org = app.org("Acme").await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/calls", app.base))
+        .bearer_auth(&org.api_key)
+        .header("traceparent", TRACEPARENT)
+        .header("x-request-id", "req-trace-1")
+        .json(&serde_json::json!({"to": "+442079460958", "from": "+14155550100"}))
+        .send()
+        .await
+        .expect("place a call");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let dial = telnyx
+        .server
+        .received_requests()
+        .await
+        .expect("requests")
+        .into_iter()
+        .find(|r| r.method == wiremock::http::Method::POST && r.url.path().ends_with("/calls"))
+        .expect("the dial request");
+    let header = |name: &str| {
+        dial.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let outbound = header("traceparent");
+    let parts: Vec<&str> = outbound.split('-').collect();
+    assert_eq!(parts.len(), 4, "{outbound}");
+    assert_eq!(parts[1], "4bf92f3577b34da6a3ce929d0e0e4736", "same trace");
+    assert_eq!(header("x-request-id"), "req-trace-1");
+}
+
+/// Every series named in `text` (`iace_…` and the HTTP histogram), without
+/// the histogram suffixes.
+fn series_named(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    for (start, _) in text.char_indices() {
+        let rest = &text[start..];
+        if !(rest.starts_with("iace_") || rest.starts_with("http_server_request_duration_seconds"))
+            || (start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_'))
+        {
+            continue;
+        }
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        if rest[name.len()..].starts_with("::") || rest[name.len()..].starts_with('=') {
+            // A Rust path or a filter directive (`iace_api::access`,
+            // `iace_api=debug`), not a series.
+            continue;
+        }
+        let name = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .map_or(name.clone(), str::to_owned);
+        names.insert(name);
+    }
+    names
+}
+
+/// The series the code records: the names given to the `metrics` macros.
+fn recorded_series() -> std::collections::BTreeSet<String> {
+    fn walk(dir: &std::path::Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if !path.ends_with("tests") {
+                    walk(&path, out);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("source");
+                // Unit tests (at the end of a file) record series of their own.
+                out.push_str(text.split("#[cfg(test)]").next().unwrap_or_default());
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut source = String::new();
+    walk(&root.join("crates"), &mut source);
+    walk(&root.join("apps/api/src"), &mut source);
+    let mut names = std::collections::BTreeSet::new();
+    for macro_name in ["counter!(", "gauge!(", "histogram!("] {
+        for (at, _) in source.match_indices(macro_name) {
+            let rest = source[at + macro_name.len()..].trim_start();
+            if let Some(quoted) = rest.strip_prefix('"')
+                && let Some(end) = quoted.find('"')
+            {
+                names.insert(quoted[..end].to_owned());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn dashboards_alerts_and_docs_name_only_series_the_code_records() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let recorded = recorded_series();
+    assert!(recorded.contains("iace_turn_stage_seconds"), "{recorded:?}");
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).expect(path);
+    let dashboard = read("deploy/grafana/iace-overview.json");
+    let _: serde_json::Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    for (what, text) in [
+        ("the dashboard", dashboard),
+        ("the alert rules", read("deploy/prometheus/alerts.yml")),
+        ("docs/observability.md", read("docs/observability.md")),
+    ] {
+        let named = series_named(&text);
+        assert!(!named.is_empty(), "{what} names no series");
+        let unknown: Vec<_> = named.difference(&recorded).collect();
+        assert!(
+            unknown.is_empty(),
+            "{what} names series nothing records: {unknown:?}"
+        );
+    }
+    // And every recorded series is documented.
+    let documented = series_named(&read("docs/observability.md"));
+    let undocumented: Vec<_> = recorded.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "undocumented series: {undocumented:?}"
+    );
+}

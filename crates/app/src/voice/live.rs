@@ -24,6 +24,7 @@ use iace_domain::{
     TranscriptEntryId,
 };
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 
 use super::pacer::MediaOut;
 use super::runtime::{
@@ -243,6 +244,14 @@ impl VoiceService {
             policy: self.policy.clone(),
         };
         let (org_id, call_id) = (open.call.org_id, open.call.id);
+        // The call's span: its stages (replies, the model, speech) are its
+        // children, and every log line inside carries the call's id.
+        let span = tracing::info_span!(
+            "call",
+            call_id = %call_id,
+            org_id = %org_id,
+            direction = open.call.direction.as_str(),
+        );
         let report = run_call(
             setup,
             self.ports.clone(),
@@ -251,6 +260,7 @@ impl VoiceService {
             media_in,
             media_out,
         )
+        .instrument(span)
         .await;
         let ended = CallEnded {
             org_id,

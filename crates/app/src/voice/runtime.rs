@@ -25,6 +25,7 @@ use iace_domain::{AgentId, PatternId, Sentiment};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use super::pacer::{self, MediaOut, PacerCommand, Pacing, Piece, parse_mark};
 use super::timing::{TurnStamps, VoiceObserver};
@@ -497,7 +498,7 @@ impl Call {
                     // Reported either way: a failed fetch must not make the
                     // reply wait out the whole timeout.
                     let _ = reports.send(Report::Context { request, context }).await;
-                });
+                }.in_current_span());
             }
             Action::AnalyzeSentiment { turn, text } => {
                 let (sentiment, reports, control) = (
@@ -538,7 +539,7 @@ impl Call {
                             sentiment: reading,
                         }))
                         .await;
-                });
+                }.in_current_span());
             }
             Action::RecordTurn { turn, speech } => {
                 // Patterns count as used once the caller heard the reply.
@@ -550,11 +551,14 @@ impl Call {
                     }
                 }
                 let control = self.control.clone();
-                tokio::spawn(async move {
-                    if let Err(err) = control.record_turn(&turn).await {
-                        tracing::warn!(error = %err, "a transcript turn could not be stored");
+                tokio::spawn(
+                    async move {
+                        if let Err(err) = control.record_turn(&turn).await {
+                            tracing::warn!(error = %err, "a transcript turn could not be stored");
+                        }
                     }
-                });
+                    .in_current_span(),
+                );
             }
             // Already stored by the scoring task (see AnalyzeSentiment).
             Action::RecordSentiment { .. } => {}
@@ -563,39 +567,49 @@ impl Call {
                 self.report.escalation = Some(reason);
                 let (control, reports, clock) =
                     (self.control.clone(), self.reports.clone(), self.clock);
-                tokio::spawn(async move {
-                    let agent = control
-                        .find_agent(reason, &skills)
-                        .await
-                        .unwrap_or_else(|err| {
-                            tracing::warn!(error = %err, "no agent could be found");
-                            None
-                        });
-                    let _ = reports
-                        .send(Report::Engine(Event::AgentFound {
-                            at: clock.now(),
-                            agent,
-                        }))
-                        .await;
-                });
+                tokio::spawn(
+                    async move {
+                        let agent =
+                            control
+                                .find_agent(reason, &skills)
+                                .await
+                                .unwrap_or_else(|err| {
+                                    tracing::warn!(error = %err, "no agent could be found");
+                                    None
+                                });
+                        let _ = reports
+                            .send(Report::Engine(Event::AgentFound {
+                                at: clock.now(),
+                                agent,
+                            }))
+                            .await;
+                    }
+                    .in_current_span(),
+                );
             }
             Action::Transfer { agent, reason } => {
                 self.report.transferred_to = Some(agent);
                 let control = self.control.clone();
-                tokio::spawn(async move {
-                    if let Err(err) = control.transfer(agent, reason).await {
-                        tracing::warn!(error = %err, "the transfer failed");
+                tokio::spawn(
+                    async move {
+                        if let Err(err) = control.transfer(agent, reason).await {
+                            tracing::warn!(error = %err, "the transfer failed");
+                        }
                     }
-                });
+                    .in_current_span(),
+                );
             }
             Action::HangUp { reason } => {
                 self.report.hung_up = Some(reason);
                 let control = self.control.clone();
-                tokio::spawn(async move {
-                    if let Err(err) = control.hang_up(reason).await {
-                        tracing::warn!(error = %err, "the hang-up failed");
+                tokio::spawn(
+                    async move {
+                        if let Err(err) = control.hang_up(reason).await {
+                            tracing::warn!(error = %err, "the hang-up failed");
+                        }
                     }
-                });
+                    .in_current_span(),
+                );
             }
         }
     }
@@ -627,21 +641,25 @@ impl Call {
         });
         let request = self.speech_request(text);
         let (tts, reports, clock) = (self.ports.tts.clone(), self.reports.clone(), self.clock);
-        let task = tokio::spawn(async move {
-            let ok = synthesize(
-                &*tts, &request, 0, &pieces_tx, &reports, speech, clock, None,
-            )
-            .await;
-            if ok {
-                let _ = reports
-                    .send(Report::Engine(Event::AudioDone {
-                        at: clock.now(),
-                        speech,
-                        chunks: 1,
-                    }))
-                    .await;
+        let span = tracing::info_span!("line", speech = speech.0, kind = ?kind);
+        let task = tokio::spawn(
+            async move {
+                let ok = synthesize(
+                    &*tts, &request, 0, &pieces_tx, &reports, speech, clock, None,
+                )
+                .await;
+                if ok {
+                    let _ = reports
+                        .send(Report::Engine(Event::AudioDone {
+                            at: clock.now(),
+                            speech,
+                            chunks: 1,
+                        }))
+                        .await;
+                }
             }
-        });
+            .instrument(span),
+        );
         self.producing.insert(speech, Producing { task });
     }
 
@@ -711,7 +729,8 @@ impl Call {
             speech,
             stamps,
         };
-        let task = tokio::spawn(producer.run(request, pieces_tx));
+        let span = tracing::info_span!("reply", speech = speech.0);
+        let task = tokio::spawn(producer.run(request, pieces_tx).instrument(span));
         self.producing.insert(speech, Producing { task });
         self.reply_patterns.insert(speech, patterns);
     }
@@ -740,7 +759,8 @@ async fn synthesize(
             speech: Some(speech),
         })
     };
-    let mut audio = match tts.synthesize(request).await {
+    let span = tracing::info_span!("text_to_speech", chunk = seq);
+    let mut audio = match tts.synthesize(request).instrument(span).await {
         Ok(audio) => audio,
         Err(err) => {
             tracing::warn!(error = %err, "text-to-speech failed");
@@ -805,7 +825,8 @@ impl ReplyProducer {
             stage: Stage::LanguageModel,
             speech: Some(speech),
         };
-        let mut stream = match self.llm.stream_chat(&request).await {
+        let model = tracing::info_span!("language_model");
+        let mut stream = match self.llm.stream_chat(&request).instrument(model).await {
             Ok(stream) => stream,
             Err(err) => {
                 tracing::warn!(error = %err, "the language model refused the reply");

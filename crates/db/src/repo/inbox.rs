@@ -10,8 +10,8 @@ use iace_domain::ports::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 
 use crate::SqlStore;
@@ -217,6 +217,19 @@ impl WebhookInbox for SqlStore {
                 to_domain(row)
             })
             .collect()
+    }
+
+    async fn backlog(&self, provider: &str) -> Result<u64, StoreError> {
+        Inbox::find()
+            .filter(inbox::Column::Provider.eq(provider))
+            .filter(inbox::Column::Status.is_in([
+                enum_text(&InboxStatus::Pending),
+                enum_text(&InboxStatus::Failed),
+            ]))
+            .filter(inbox::Column::Attempts.lt(i64::from(MAX_INBOX_ATTEMPTS)))
+            .count(&self.db)
+            .await
+            .map_err(on(ENTITY))
     }
 }
 

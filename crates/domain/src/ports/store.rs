@@ -1078,6 +1078,14 @@ pub trait WebhookInbox: Send + Sync {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<InboxEvent>, StoreError>;
+
+    /// How many of `provider`'s events still wait to be processed: pending
+    /// or failed, and not yet given up after [`MAX_INBOX_ATTEMPTS`] (for the
+    /// backlog gauges).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn backlog(&self, provider: &str) -> Result<u64, StoreError>;
 }
 
 #[cfg(test)]

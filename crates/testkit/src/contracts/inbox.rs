@@ -290,6 +290,40 @@ where
     );
     case!(
         make,
+        "inbox: the backlog counts a provider's events still to be processed",
+        |s| {
+            let now = fixtures::now();
+            let mut ids = Vec::new();
+            for n in 1..=4 {
+                ids.push(new_id(
+                    s.record(&fixtures::inbox_event(n, now), now)
+                        .await
+                        .expect("record"),
+                ));
+            }
+            let mut other = fixtures::inbox_event(9, now);
+            other.provider = "iace".into();
+            s.record(&other, now).await.expect("another provider");
+            let provider = fixtures::inbox_event(1, now).provider;
+            assert_eq!(s.backlog(&provider).await.expect("backlog"), 4);
+            s.complete(ids[0], InboxStatus::Processed, now)
+                .await
+                .expect("processed");
+            s.complete(ids[1], InboxStatus::Ignored, now)
+                .await
+                .expect("ignored");
+            s.fail(ids[2], "once", now).await.expect("failed once");
+            assert_eq!(
+                s.backlog(&provider).await.expect("backlog"),
+                2,
+                "the failed one is retried, so it still counts"
+            );
+            assert_eq!(s.backlog("iace").await.expect("backlog"), 1);
+            assert_eq!(s.backlog("nobody").await.expect("backlog"), 0);
+        }
+    );
+    case!(
+        make,
         "inbox: an event that keeps failing is given up after the attempt cap",
         |s| {
             let now = fixtures::now();

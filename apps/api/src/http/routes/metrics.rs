@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus' text exposition format. Gauges of the
-//! instance's state (live calls, provider circuits, database connections)
-//! are read at scrape time; everything else is recorded where it happens.
+//! instance's state (live calls, provider circuits, database connections,
+//! the post-call backlog) are read at scrape time; everything else is
+//! recorded where it happens.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -27,6 +28,17 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         metrics::gauge!("iace_db_pool_connections", "state" => "idle").set(idle as f64);
         metrics::gauge!("iace_db_pool_connections", "state" => "in_use")
             .set(f64::from(open).max(idle as f64) - idle as f64);
+    }
+    // Post-call work still waiting (a slow worker shows here first).
+    match iace_domain::ports::WebhookInbox::backlog(
+        &state.store,
+        iace_app::postcall::INTERNAL_PROVIDER,
+    )
+    .await
+    {
+        #[allow(clippy::cast_precision_loss, reason = "a gauge of a count")]
+        Ok(waiting) => metrics::gauge!("iace_postcall_backlog").set(waiting as f64),
+        Err(err) => tracing::warn!(error = %err, "post-call backlog not read"),
     }
     for breaker in &state.providers.breakers {
         let value = match breaker.state() {
