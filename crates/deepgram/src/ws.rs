@@ -89,22 +89,7 @@ impl Connector {
             Err(_) => "timeout",
             Ok(Err(_)) => "handshake_error",
         };
-        metrics::histogram!(
-            "iace_provider_request_duration_seconds",
-            "provider" => PROVIDER,
-            "operation" => operation,
-            "outcome" => label,
-        )
-        .record(started.elapsed().as_secs_f64());
-        if label != "ok" {
-            metrics::counter!(
-                "iace_provider_errors_total",
-                "provider" => PROVIDER,
-                "operation" => operation,
-                "outcome" => label,
-            )
-            .increment(1);
-        }
+        iace_http::record_operation(PROVIDER, operation, label, started.elapsed());
         match outcome {
             Ok(Ok((socket, _response))) => {
                 permit.settle(Verdict::Up);

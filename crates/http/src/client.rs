@@ -583,14 +583,30 @@ fn record(
     started: Instant,
     result: &reqwest_middleware::Result<reqwest::Response>,
 ) {
-    let outcome = outcome_label(result);
+    record_operation(
+        provider,
+        operation,
+        outcome_label(result),
+        started.elapsed(),
+    );
+}
+
+/// Records one finished provider operation — `iace_provider_request_duration_seconds`
+/// and, unless `outcome` is `ok`, `iace_provider_errors_total` — for
+/// transports outside this stack (a WebSocket handshake).
+pub fn record_operation(
+    provider: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+    took: std::time::Duration,
+) {
     metrics::histogram!(
         "iace_provider_request_duration_seconds",
         "provider" => provider,
         "operation" => operation,
         "outcome" => outcome,
     )
-    .record(started.elapsed().as_secs_f64());
+    .record(took.as_secs_f64());
     if outcome != "ok" {
         metrics::counter!(
             "iace_provider_errors_total",

@@ -26,6 +26,8 @@ pub mod config;
 pub mod context;
 
 pub use breaker::{BreakerState, CircuitBreaker};
-pub use client::{BuildError, Operation, OutboundClient, Retry, USER_AGENT, error_code};
+pub use client::{
+    BuildError, Operation, OutboundClient, Retry, USER_AGENT, error_code, record_operation,
+};
 pub use config::{BreakerConfig, HttpPolicy};
 pub use context::{OutboundContext, TraceParent};

@@ -252,9 +252,8 @@ async fn a_caller_hears_the_greeting_and_an_answer_and_the_transcript_is_stored(
     );
 }
 
-#[tokio::test]
-async fn asking_for_a_person_escalates_and_transfers_to_a_free_agent() {
-    let (app, telnyx, org) = setup(Backend::Postgres).await;
+/// Ana (+14155550177), a human agent on duty; her id.
+pub(crate) async fn available_agent(app: &TestApp, org: &Org) -> String {
     let (s, agent) = app
         .post(
             "/v1/agents",
@@ -273,14 +272,13 @@ async fn asking_for_a_person_escalates_and_transfers_to_a_free_agent() {
         )
         .await;
     assert!(s.is_success(), "{body}");
-    let (call, token) = answered_call(&app, &telnyx, &org).await;
-    let mut socket = connect(&app, &token, &call).await;
-    hear(&mut socket).await;
-    say(&mut socket, "I want to speak to a real person").await;
-    let (handover, _) = hear(&mut socket).await;
-    assert!(handover.contains("connect you"), "{handover}");
+    agent_id
+}
+
+/// The first Telnyx `transfer` command, once it was sent.
+pub(crate) async fn transfer_command(telnyx: &Telnyx) -> Value {
     assert_eq!(telnyx.wait_for("transfer", 1).await, 1, "transferred");
-    let transfer: Value = telnyx
+    telnyx
         .server
         .received_requests()
         .await
@@ -289,7 +287,20 @@ async fn asking_for_a_person_escalates_and_transfers_to_a_free_agent() {
         .find(|r| r.url.path().ends_with("/actions/transfer"))
         .expect("transfer")
         .body_json()
-        .expect("json");
+        .expect("json")
+}
+
+#[tokio::test]
+async fn asking_for_a_person_escalates_and_transfers_to_a_free_agent() {
+    let (app, telnyx, org) = setup(Backend::Postgres).await;
+    let agent_id = available_agent(&app, &org).await;
+    let (call, token) = answered_call(&app, &telnyx, &org).await;
+    let mut socket = connect(&app, &token, &call).await;
+    hear(&mut socket).await;
+    say(&mut socket, "I want to speak to a real person").await;
+    let (handover, _) = hear(&mut socket).await;
+    assert!(handover.contains("connect you"), "{handover}");
+    let transfer = transfer_command(&telnyx).await;
     assert_eq!(transfer["to"], "+14155550177");
     let (_, details) = app
         .get(&format!("/v1/calls/{}", call.id), &org.api_key)
@@ -510,24 +521,11 @@ pub(crate) async fn assert_one_converted_trial(app: &TestApp, org: &Org, experim
 
 #[tokio::test]
 async fn after_the_call_its_outcome_experiment_patterns_and_memory_are_stored() {
-    let telnyx = Telnyx::start().await;
-    let app = TestApp::spawn_with(Backend::Postgres, |c| {
-        telnyx.configure(c);
-        c.calls.media_base_url = Some("wss://media.iace.test".into());
+    let (app, telnyx, org) = setup_with(Backend::Postgres, |c| {
         c.calls.worker_interval_ms = 50;
         c.voice.post_call_delay_ms = 100;
     })
     .await;
-    let org = app.org("Acme").await;
-    let (s, body, _) = app
-        .call(
-            reqwest::Method::PUT,
-            "/v1/org/telephony",
-            Some(&org.api_key),
-            Some(json!({"numbers": ["+14155550100"]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
     let customer_id = caller_customer(&app, &org).await;
     let experiment_id = running_experiment(&app, &org).await;
 

@@ -19,7 +19,6 @@ use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt as _;
 use iace_testkit::fakes::deepgram::{Behaviour, FakeDeepgram};
 use iace_testkit::fakes::openai;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use wiremock::matchers::{method, path};
@@ -27,8 +26,8 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::{Backend, Org, TestApp};
 use crate::media::{
-    Socket, answered_call, assert_one_converted_trial, caller_customer, connect,
-    running_experiment, say, send, setup_with, transcript, until,
+    Socket, answered_call, assert_one_converted_trial, available_agent, caller_customer, connect,
+    running_experiment, say, send, setup_with, transcript, transfer_command, until,
 };
 use crate::webhooks::Telnyx;
 
@@ -413,26 +412,7 @@ async fn speaking_over_a_reply_cancels_it_and_clears_the_callers_audio() {
 #[tokio::test]
 async fn an_angry_caller_is_handed_to_a_free_agent() {
     let f = start().await;
-    let (s, agent) = f
-        .app
-        .post(
-            "/v1/agents",
-            &f.org.api_key,
-            json!({"name": "Ana", "phone": "+14155550177"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{agent}");
-    let agent_id = agent["id"].as_str().expect("id").to_owned();
-    let (s, body, _) = f
-        .app
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/v1/agents/{agent_id}/availability"),
-            Some(&f.org.api_key),
-            Some(json!({"availability": "available"})),
-        )
-        .await;
-    assert!(s.is_success(), "{body}");
+    let agent_id = available_agent(&f.app, &f.org).await;
     let (call, token) = answered_call(&f.app, &f.telnyx, &f.org).await;
     let mut socket = connect(&f.app, &token, &call).await;
     hear(&mut socket).await;
@@ -444,18 +424,7 @@ async fn an_angry_caller_is_handed_to_a_free_agent() {
         heard.all().contains("connect you with a colleague"),
         "the hand-over line: {heard:?}"
     );
-    assert_eq!(f.telnyx.wait_for("transfer", 1).await, 1, "transferred");
-    let transfer: Value = f
-        .telnyx
-        .server
-        .received_requests()
-        .await
-        .expect("requests")
-        .into_iter()
-        .find(|r| r.url.path().ends_with("/actions/transfer"))
-        .expect("transfer")
-        .body_json()
-        .expect("json");
+    let transfer = transfer_command(&f.telnyx).await;
     assert_eq!(transfer["to"], "+14155550177");
     let (_, details) = f
         .app
