@@ -127,6 +127,29 @@ fn persona() -> Persona {
     }
 }
 
+/// The local text providers around `llm`.
+fn local_ports(
+    llm: Arc<dyn LanguageModel>,
+    observer: Option<Arc<dyn VoiceObserver>>,
+) -> VoicePorts {
+    VoicePorts {
+        stt: Arc::new(TextSpeechToText),
+        tts: Arc::new(EchoTextToSpeech::new()),
+        llm,
+        sentiment: Arc::new(LexiconSentiment),
+        observer,
+    }
+}
+
+/// Sam, a standard caller, the default escalation policy.
+fn standard_setup() -> CallSetup {
+    CallSetup {
+        persona: persona(),
+        tier: CustomerTier::Standard,
+        policy: Arc::new(EscalationPolicy::default().compile().expect("policy")),
+    }
+}
+
 fn config() -> VoiceConfig {
     let mut config = VoiceConfig {
         pacing: Pacing {
@@ -181,18 +204,8 @@ fn start_with(
             }
         }
     });
-    let ports = VoicePorts {
-        stt: Arc::new(TextSpeechToText),
-        tts: Arc::new(EchoTextToSpeech::new()),
-        llm,
-        sentiment: Arc::new(LexiconSentiment),
-        observer,
-    };
-    let setup = CallSetup {
-        persona: persona(),
-        tier: CustomerTier::Standard,
-        policy: Arc::new(EscalationPolicy::default().compile().expect("policy")),
-    };
+    let ports = local_ports(llm, observer);
+    let setup = standard_setup();
     let call = tokio::spawn(run_call(setup, ports, control, config, media_in, media_out));
     (
         Phone {
@@ -363,18 +376,8 @@ async fn a_language_model_that_fails_mid_call_degrades_to_an_apology_then_a_huma
     let control = FakeControl::new(Some(agent));
     let (to_call, media_in) = mpsc::channel(64);
     let (media_out, mut from_call) = mpsc::channel::<MediaOut>(64);
-    let ports = VoicePorts {
-        stt: Arc::new(TextSpeechToText),
-        tts: Arc::new(EchoTextToSpeech::new()),
-        llm: Arc::new(DownModel),
-        sentiment: Arc::new(LexiconSentiment),
-        observer: None,
-    };
-    let setup = CallSetup {
-        persona: persona(),
-        tier: CustomerTier::Standard,
-        policy: Arc::new(EscalationPolicy::default().compile().expect("policy")),
-    };
+    let ports = local_ports(Arc::new(DownModel), None);
+    let setup = standard_setup();
     let call = tokio::spawn(run_call(
         setup,
         ports,
@@ -494,18 +497,8 @@ async fn marks_the_telephony_side_never_echoes_do_not_stall_the_call() {
     config.pacing.mark_timeout_ms = 300;
     let (to_call, media_in) = mpsc::channel(64);
     let (media_out, mut from_call) = mpsc::channel::<MediaOut>(64);
-    let ports = VoicePorts {
-        stt: Arc::new(TextSpeechToText),
-        tts: Arc::new(EchoTextToSpeech::new()),
-        llm: Arc::new(ScriptedReplies::default()),
-        sentiment: Arc::new(LexiconSentiment),
-        observer: None,
-    };
-    let setup = CallSetup {
-        persona: persona(),
-        tier: CustomerTier::Standard,
-        policy: Arc::new(EscalationPolicy::default().compile().expect("policy")),
-    };
+    let ports = local_ports(Arc::new(ScriptedReplies::default()), None);
+    let setup = standard_setup();
     let call = tokio::spawn(run_call(
         setup,
         ports,

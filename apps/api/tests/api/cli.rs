@@ -129,13 +129,7 @@ fn sim_plays_a_scripted_call_turn_by_turn() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
-    let at = |needle: &str| {
-        lines
-            .iter()
-            .position(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{stdout}"))
-    };
+    let at = |needle: &str| line_of(&stdout, needle);
     let greeting = at("agent  │ Hello! How can I help you today?");
     let question = at("caller │ What time do you open tomorrow?");
     let answer = at("agent  │ We are open from nine to five");
@@ -144,6 +138,7 @@ fn sim_plays_a_scripted_call_turn_by_turn() {
     let after = at("── after the call");
     assert!(greeting < question && question < answer && answer < goodbye && goodbye < after);
     assert!(scored > question);
+    let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[after].contains("outcome"), "{}", lines[after]);
 }
 
@@ -199,13 +194,7 @@ async fn sim_in_audio_mode_streams_mulaw_in_real_time_and_records_the_call() {
         String::from_utf8_lossy(&out.stderr)
     );
     // What the server heard and said, from the stored transcript.
-    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
-    let at = |needle: &str| {
-        lines
-            .iter()
-            .position(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{stdout}"))
-    };
+    let at = |needle: &str| line_of(&stdout, needle);
     let greeting = at("agent  │ Hello! How can I help you today?");
     let says = at("caller ▶ says: What time do you open tomorrow?");
     let heard = at("caller │ What time do you open tomorrow?");
@@ -253,4 +242,12 @@ async fn sim_in_audio_mode_streams_mulaw_in_real_time_and_records_the_call() {
         agent.starts_with("Hello! How can I help you today?") && agent.contains("nine to five"),
         "{agent}"
     );
+}
+
+/// The index of the first line of `output` containing `needle`.
+fn line_of(output: &str, needle: &str) -> usize {
+    output
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{output}"))
 }
