@@ -87,6 +87,13 @@ async fn a_simulated_call_is_exported_as_spans_to_an_otlp_receiver() {
     say(&mut socket, "What time do you open tomorrow?").await;
     hear(&mut socket).await;
     send(&mut socket, json!({"event": "stop"})).await;
+    // A client puts a phone number where a customer id goes: the request
+    // span's `path` carries it, and it must leave masked.
+    let status = reqwest::get(format!("{}/v1/customers/+14155550123", app.base))
+        .await
+        .expect("request")
+        .status();
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
     tokio::time::sleep(Duration::from_millis(300)).await;
     tokio::task::spawn_blocking(move || telemetry.shutdown())
         .await
@@ -131,7 +138,10 @@ async fn a_simulated_call_is_exported_as_spans_to_an_otlp_receiver() {
     // Nothing personal leaves in an attribute.
     let everything = serde_json::to_string(&bodies).expect("json");
     assert!(
-        !everything.contains("442079460958"),
-        "a caller's number was exported"
+        everything.contains("/v1/customers/+1415***0123"),
+        "the path, masked: {spans:?}"
     );
+    for number in ["14155550123", "442079460958"] {
+        assert!(!everything.contains(number), "{number} was exported");
+    }
 }
