@@ -946,11 +946,9 @@ impl CallService {
                     });
                 }
             }
-            None => {
-                self.calls.create(&call).await?;
-                started(&call);
-            }
+            None => self.calls.create(&call).await?,
         }
+        started(&call);
         let call = self.dial(call, settings).await?;
         Ok(Placed {
             call,

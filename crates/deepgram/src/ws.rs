@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::SinkExt as _;
 use iace_domain::ports::ProviderError;
 use iace_http::CircuitBreaker;
-use iace_http::context::{self, TraceParent};
+use iace_http::context;
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -140,18 +140,15 @@ impl Connector {
     }
 }
 
-/// Adds `x-request-id` and a `traceparent` (a child of the task's trace, or a
-/// new root) from the task's outbound context, as `iace-http` does for REST.
+/// Adds `x-request-id` and a `traceparent` ([`context::outbound`]), as
+/// `iace-http` does for REST.
 pub(crate) fn propagate(headers: &mut HeaderMap) {
-    let context = context::for_outbound();
-    if let Some(id) = context.request_id.as_deref()
+    let (request_id, trace) = context::outbound();
+    if let Some(id) = request_id.as_deref()
         && let Ok(value) = HeaderValue::from_str(id)
     {
         headers.insert("x-request-id", value);
     }
-    let trace = context
-        .trace
-        .map_or_else(TraceParent::new_root, |t| t.child());
     if let Ok(value) = HeaderValue::from_str(&trace.to_string()) {
         headers.insert("traceparent", value);
     }

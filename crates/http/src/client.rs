@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::breaker::CircuitBreaker;
 use crate::config::{BreakerConfig, HttpPolicy};
-use crate::context::{self, TraceParent};
+use crate::context;
 
 /// The user agent of every outbound request.
 pub const USER_AGENT: &str = concat!("iace/", env!("CARGO_PKG_VERSION"));
@@ -449,16 +449,13 @@ impl Middleware for Propagate {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let context = context::for_outbound();
+        let (request_id, trace) = context::outbound();
         let headers = request.headers_mut();
-        if let Some(id) = context.request_id.as_deref()
+        if let Some(id) = request_id.as_deref()
             && let Ok(value) = HeaderValue::from_str(id)
         {
             headers.insert("x-request-id", value);
         }
-        let trace = context
-            .trace
-            .map_or_else(TraceParent::new_root, |t| t.child());
         if let Ok(value) = HeaderValue::from_str(&trace.to_string()) {
             headers.insert("traceparent", value);
         }

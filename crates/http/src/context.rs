@@ -32,15 +32,17 @@ pub fn current() -> Option<OutboundContext> {
     CONTEXT.try_with(Clone::clone).ok()
 }
 
-/// The context for an outbound request made now: the task's (a request's),
-/// else — for work outside a request, such as a live call's tasks — the
-/// trace of the current `tracing` span when traces are exported.
+/// What an outbound request made now carries: the task's request id, and a
+/// `traceparent` — the current span's when traces are exported (the
+/// provider's work then sits below the span that asked for it, in a live
+/// call as in a request), else a child of the task's trace, else a new trace.
 #[must_use]
-pub fn for_outbound() -> OutboundContext {
-    current().unwrap_or_else(|| OutboundContext {
-        request_id: None,
-        trace: span_trace(),
-    })
+pub fn outbound() -> (Option<String>, TraceParent) {
+    let task = current();
+    let trace = span_trace()
+        .or_else(|| task.as_ref().and_then(|c| c.trace).map(|t| t.child()))
+        .unwrap_or_else(TraceParent::new_root);
+    (task.and_then(|c| c.request_id), trace)
 }
 
 /// The current span's OpenTelemetry context as a `traceparent`.

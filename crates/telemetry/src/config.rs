@@ -50,6 +50,9 @@ pub struct TracesConfig {
     /// The share of new traces recorded, 0 to 1 (default 1); a caller's
     /// `traceparent` decides for the traces it starts.
     pub sample_ratio: f64,
+    /// Which spans become trace spans (`tracing` directives), apart from the
+    /// log filter so quieter logs keep their traces. Default `info`.
+    pub filter: String,
 }
 
 impl Default for TracesConfig {
@@ -59,6 +62,7 @@ impl Default for TracesConfig {
             otlp_protocol: OtlpProtocol::Protobuf,
             service_name: "iace-api".to_owned(),
             sample_ratio: 1.0,
+            filter: "info".to_owned(),
         }
     }
 }

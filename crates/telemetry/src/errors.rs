@@ -1,9 +1,8 @@
 //! Error reporting to Sentry, when `[sentry] dsn` is set (off by default).
 //!
 //! - What is sent: panics (the panic integration, wherever they happen) and
-//!   every `ERROR`-level event — the API logs a 500's error chain and a
-//!   handler's panic at that level — with the warnings and info lines before
-//!   it as breadcrumbs.
+//!   every `ERROR`-level event — the API logs a 500's error chain at that
+//!   level — with the warnings before it as breadcrumbs.
 //! - Each request runs in its own Sentry scope tagged with `request_id` and
 //!   `trace_id` ([`request_scope`]), so an event leads to the request's log
 //!   lines and trace.

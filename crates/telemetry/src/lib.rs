@@ -110,10 +110,11 @@ pub fn init(log: &LogConfig, traces: &TracesConfig, sentry: &SentryConfig) -> Te
         Err(err) => (None, Some(err)),
     };
     if let Some(provider) = &tracer {
+        let spans = EnvFilter::try_new(&traces.filter).unwrap_or_else(|_| EnvFilter::new("info"));
         layers.push(
             tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer("iace"))
-                .with_filter(filter())
+                .with_filter(spans)
                 .boxed(),
         );
     }
@@ -131,7 +132,9 @@ pub fn init(log: &LogConfig, traces: &TracesConfig, sentry: &SentryConfig) -> Te
         );
         layers.push(
             sentry_tracing::BreadcrumbLayer::new()
-                .with_filter(tracing_subscriber::filter::LevelFilter::WARN)
+                .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                    *meta.level() == tracing::Level::WARN
+                }))
                 .boxed(),
         );
     }

@@ -2,14 +2,17 @@
 //! in every line written, whatever formatted them — a value logged by
 //! mistake, a provider's error body, a request path.
 //!
-//! - A phone number — `+` then 8 to 15 digits (E.164), or a bare run of 10 to
-//!   15 digits — keeps its first four and last four digits:
-//!   `+14155550123` → `+1415***0123` (the form `PhoneNumber` displays).
+//! - A phone number — `+` (or a URL-encoded `%2B`) then 8 to 15 digits
+//!   (E.164), or a bare run of 10 to 15 digits standing alone (after a
+//!   space, a quote, `=`, `(` or `/`) — keeps its first four and last four
+//!   digits: `+14155550123` → `+1415***0123` (the form `PhoneNumber`
+//!   displays). Numbers written with separators (`+1 415-555-0123`) are not
+//!   recognised.
 //! - An e-mail address keeps the first letter of its local part and its
 //!   domain: `jane.doe@example.com` → `j***@example.com`.
 //!
-//! Shorter digit runs (ports, counts, ids' digits inside words) and UUIDs are
-//! left alone: a digit run counts only when no letter or digit touches it.
+//! Shorter digit runs (ports, counts, ids' digits inside words), UUIDs,
+//! fractions and JSON numbers are left alone, so a JSON line stays JSON.
 
 use std::borrow::Cow;
 use std::io;
@@ -35,30 +38,67 @@ fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
+/// Where a bare digit run may start: after these, or at the start, or
+/// right after an ANSI colour code (`\x1b[…m`) in terminal output. Not after
+/// `.`, `-`, `:`, `,` or `[`: there a run is a fraction, part of a UUID or a
+/// JSON number, and masking it would corrupt the line.
+fn bare_start(bytes: &[u8], i: usize) -> bool {
+    if i == 0 {
+        return true;
+    }
+    match bytes[i - 1] {
+        b' ' | b'\t' | b'"' | b'\'' | b'=' | b'(' | b'/' => true,
+        b'm' => {
+            // An ANSI escape: ESC [ digits/semicolons m.
+            let mut j = i - 1;
+            while j > 0 && (bytes[j - 1].is_ascii_digit() || bytes[j - 1] == b';') {
+                j -= 1;
+            }
+            j >= 2 && bytes[j - 1] == b'[' && bytes[j - 2] == 0x1b
+        }
+        _ => false,
+    }
+}
+
+/// Whether a run ending at `end` ends there: not inside a word, a decimal
+/// number (`123.45`) or a hyphenated token (`…-1234-abcd`).
+fn run_ends(bytes: &[u8], end: usize) -> bool {
+    match bytes.get(end) {
+        None => true,
+        Some(&b) if is_word(b) => false,
+        Some(b'.' | b'-') => !bytes.get(end + 1).is_some_and(u8::is_ascii_hexdigit),
+        Some(_) => true,
+    }
+}
+
 fn mask_phones(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     let mut copied = 0;
     while i < bytes.len() {
-        let plus = bytes[i] == b'+';
-        let start = if plus { i + 1 } else { i };
-        // `+` starts a number wherever it stands; bare digits must stand
-        // alone.
-        let before_ok = plus || i == 0 || !is_word(bytes[i - 1]) && bytes[i - 1] != b'+';
-        if before_ok && start < bytes.len() && bytes[start].is_ascii_digit() {
+        // `+`, or `%2B` (a URL-encoded plus), starts a number wherever it
+        // stands; bare digits must stand alone.
+        let prefix = if bytes[i] == b'+' {
+            1
+        } else if bytes[i..].len() >= 3 && bytes[i..i + 3].eq_ignore_ascii_case(b"%2B") {
+            3
+        } else {
+            0
+        };
+        let start = i + prefix;
+        if (prefix > 0 || bare_start(bytes, i))
+            && start < bytes.len()
+            && bytes[start].is_ascii_digit()
+        {
             let mut end = start;
             while end < bytes.len() && bytes[end].is_ascii_digit() {
                 end += 1;
             }
             let digits = end - start;
-            let after_ok = end == bytes.len() || !is_word(bytes[end]);
-            let (min, max) = if plus { (8, 15) } else { (10, 15) };
-            if after_ok && (min..=max).contains(&digits) {
-                out.push_str(&text[copied..i]);
-                if plus {
-                    out.push('+');
-                }
+            let (min, max) = if prefix > 0 { (8, 15) } else { (10, 15) };
+            if run_ends(bytes, end) && (min..=max).contains(&digits) {
+                out.push_str(&text[copied..start]);
                 out.push_str(&text[start..start + 4]);
                 out.push_str("***");
                 out.push_str(&text[end - 4..end]);
@@ -203,6 +243,18 @@ mod tests {
     }
 
     #[test]
+    fn url_encoded_and_coloured_numbers_are_masked_too() {
+        assert_eq!(
+            mask_pii("GET /v1/customers/lookup?phone=%2B14155550123"),
+            "GET /v1/customers/lookup?phone=%2B1415***0123"
+        );
+        assert_eq!(
+            mask_pii("\u{1b}[3mfrom\u{1b}[0m\u{1b}[2m=\u{1b}[0m14155550123"),
+            "\u{1b}[3mfrom\u{1b}[0m\u{1b}[2m=\u{1b}[0m1415***0123"
+        );
+    }
+
+    #[test]
     fn ordinary_numbers_and_ids_are_left_alone() {
         for text in [
             "listening on 127.0.0.1:8080",
@@ -213,6 +265,9 @@ mod tests {
             "user@localhost",
             "an @mention",
             "timestamp 2026-11-26T12:57:12.294049Z",
+            "call 01a217ee-712b-76f1-bcaa-943912345678",
+            "{\"duration_ms\":33.248084999999996,\"epoch_ms\":1764161832000}",
+            "[1764161832000,1764161833000]",
         ] {
             assert_eq!(mask_pii(text), text);
         }
@@ -240,6 +295,16 @@ mod tests {
             let masked = mask_pii(&text);
             prop_assert!(!masked.contains(&digits), "{masked}");
             prop_assert!(masked.contains(&digits[digits.len() - 4..]));
+        }
+
+        #[test]
+        fn uuids_fractions_and_json_numbers_are_untouched(
+            id in "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9]{12}",
+            value in proptest::num::f64::POSITIVE,
+            epoch in 1_000_000_000_000u64..10_000_000_000_000u64,
+        ) {
+            let line = serde_json::json!({"call_id": id, "took": value, "at": epoch}).to_string();
+            prop_assert_eq!(mask_pii(&line).into_owned(), line);
         }
 
         #[test]

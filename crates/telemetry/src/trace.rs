@@ -66,10 +66,20 @@ pub fn ids(context: &opentelemetry::Context) -> Option<(String, String)> {
 struct Masked<E>(E);
 
 fn mask_value(value: &mut Value) {
-    if let Value::String(text) = value
-        && let std::borrow::Cow::Owned(masked) = mask_pii(text.as_str())
-    {
-        *value = Value::String(masked.into());
+    match value {
+        Value::String(text) => {
+            if let std::borrow::Cow::Owned(masked) = mask_pii(text.as_str()) {
+                *value = Value::String(masked.into());
+            }
+        }
+        Value::Array(opentelemetry::Array::String(items)) => {
+            for item in items.iter_mut() {
+                if let std::borrow::Cow::Owned(masked) = mask_pii(item.as_str()) {
+                    *item = masked.into();
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -84,7 +94,16 @@ fn mask_span(span: &mut SpanData) {
         span.name = masked.into();
     }
     mask_attributes(&mut span.attributes);
+    if let opentelemetry::trace::Status::Error { description } = &mut span.status
+        && let std::borrow::Cow::Owned(masked) = mask_pii(description)
+    {
+        *description = masked.into();
+    }
     for event in &mut span.events.events {
+        // An event's name is its log message.
+        if let std::borrow::Cow::Owned(masked) = mask_pii(&event.name) {
+            event.name = masked.into();
+        }
         mask_attributes(&mut event.attributes);
     }
 }

@@ -113,7 +113,8 @@ fn layered(router: Router, server: &ServerConfig) -> Router {
         ))
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {
-                tracing::error!("handler panicked");
+                // Reported by the panic hook (and to Sentry) already.
+                tracing::warn!("handler panicked");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error",

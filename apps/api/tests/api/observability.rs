@@ -31,7 +31,17 @@ async fn metrics_show_request_durations_by_route_template_and_the_instances_stat
     let id = uuid::Uuid::new_v4();
     let (s, _) = app.get(&format!("/v1/customers/{id}"), &org.api_key).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // A method of the client's own invention does not mint a series.
+    let custom = reqwest::Method::from_bytes(b"FOO1").expect("method");
+    let answer = reqwest::Client::new()
+        .request(custom, format!("{}/healthz", app.base))
+        .send()
+        .await
+        .expect("request");
+    assert!(answer.status().is_client_error());
     let text = scrape(&app).await;
+    assert!(text.contains("http_request_method=\"_OTHER\""), "{text}");
+    assert!(!text.contains("FOO1"), "{text}");
     assert!(
         text.contains(
             "http_server_request_duration_seconds_bucket{http_route=\"/v1/customers/{id}\",http_request_method=\"GET\",http_response_status_code=\"404\",le=\"0.005\"}"

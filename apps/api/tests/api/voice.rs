@@ -336,23 +336,20 @@ async fn a_multi_turn_call_through_deepgram_and_groq() {
     assert_eq!(lines[1].3, Some(0.0));
     assert_eq!(lines[3].3, Some(0.8));
 
-    // What the call left in `/metrics` (each test runs in its own process).
+    // What the call left in `/metrics`. The recorder is the process's: under
+    // nextest each test has its own, under `cargo test` others add to it, so
+    // counts are lower bounds.
     let text = metrics(&f.app).await;
     let value = |series: &str| value(&text, series);
-    assert_eq!(
-        value("iace_calls_started_total{direction=\"inbound\"}"),
-        1.0
-    );
-    assert_eq!(value("iace_turn_seconds_count"), 2.0, "two replies timed");
-    let turns = value("iace_turn_seconds_sum");
+    assert!(value("iace_calls_started_total{direction=\"inbound\"}") >= 1.0);
+    let replies = value("iace_turn_seconds_count");
+    assert!(replies >= 2.0, "two replies timed: {replies}");
+    let mean = value("iace_turn_seconds_sum") / replies;
     assert!(
-        (0.0..10.0).contains(&turns),
-        "two turns took {turns} s in all"
+        (0.0..5.0).contains(&mean),
+        "a turn took {mean} s on average"
     );
-    assert_eq!(
-        value("iace_turn_stage_seconds_count{stage=\"first_token\"}"),
-        2.0
-    );
+    assert!(value("iace_turn_stage_seconds_count{stage=\"first_token\"}") >= 2.0);
     assert!(
         value(
             "iace_provider_request_duration_seconds_count{provider=\"groq\",operation=\"chat_stream\",outcome=\"ok\"}"
@@ -399,7 +396,7 @@ async fn speaking_over_a_reply_cancels_it_and_clears_the_callers_audio() {
     assert_eq!(cut.0, "bot", "{lines:?}");
     assert!(cut.2, "the cut reply is recorded as interrupted: {lines:?}");
     assert_eq!(cut.1, first, "only what was played: {lines:?}");
-    assert_eq!(value(&metrics(&f.app).await, "iace_barge_ins_total"), 1.0);
+    assert!(value(&metrics(&f.app).await, "iace_barge_ins_total") >= 1.0);
     assert_eq!(lines[3].1, "Sorry, wait, one quick question");
     // The next reply's prompt holds what the caller heard of the cut one.
     let prompt = f.model.chats().last().expect("a chat")["messages"].to_string();
@@ -436,12 +433,11 @@ async fn an_angry_caller_is_handed_to_a_free_agent() {
         "{details}"
     );
     assert_eq!(details["transferred_to"], agent_id.as_str());
-    assert_eq!(
+    assert!(
         value(
             &metrics(&f.app).await,
             "iace_escalations_total{reason=\"sustained_negative_sentiment\",result=\"agent_reserved\"}"
-        ),
-        1.0
+        ) >= 1.0
     );
 }
 

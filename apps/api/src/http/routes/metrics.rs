@@ -30,16 +30,26 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .set(f64::from(open).max(idle as f64) - idle as f64);
     }
     // Post-call work still waiting (a slow worker shows here first).
-    match iace_domain::ports::WebhookInbox::backlog(
-        &state.store,
-        iace_app::postcall::INTERNAL_PROVIDER,
+    // Bounded: a scrape must not wait on a struggling database; an unknown
+    // backlog reads NaN rather than a stale number.
+    let backlog = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        iace_domain::ports::WebhookInbox::backlog(
+            &state.store,
+            iace_app::postcall::INTERNAL_PROVIDER,
+        ),
     )
-    .await
-    {
-        #[allow(clippy::cast_precision_loss, reason = "a gauge of a count")]
-        Ok(waiting) => metrics::gauge!("iace_postcall_backlog").set(waiting as f64),
-        Err(err) => tracing::warn!(error = %err, "post-call backlog not read"),
-    }
+    .await;
+    #[allow(clippy::cast_precision_loss, reason = "a gauge of a count")]
+    let waiting = match backlog {
+        Ok(Ok(waiting)) => waiting as f64,
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "post-call backlog not read");
+            f64::NAN
+        }
+        Err(_) => f64::NAN,
+    };
+    metrics::gauge!("iace_postcall_backlog").set(waiting);
     for breaker in &state.providers.breakers {
         let value = match breaker.state() {
             iace_http::BreakerState::Closed => 0.0,

@@ -115,7 +115,11 @@ pub async fn telnyx(
             "the signed body is not a Telnyx event",
         )
     })?;
-    let receipt = state.webhooks.receive_telephony("telnyx", &event).await?;
+    let receipt = state
+        .webhooks
+        .receive_telephony("telnyx", &event)
+        .await
+        .inspect_err(|_| counted("telnyx", &event.event_type, "error"))?;
     let status = receipt.as_str();
     counted("telnyx", &event.event_type, status);
     tracing::info!(event_type = %event.event_type, status, "telnyx webhook");
@@ -180,7 +184,8 @@ pub async fn stripe(
     let receipt = state
         .webhooks
         .receive("stripe", ProviderEvent::Billing(&event))
-        .await?;
+        .await
+        .inspect_err(|_| counted("stripe", &event.event_type, "error"))?;
     counted("stripe", &event.event_type, receipt.as_str());
     tracing::info!(event_type = %event.event_type, status = receipt.as_str(), "stripe webhook");
     Ok(Json(WebhookReceipt {
