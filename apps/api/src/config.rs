@@ -302,7 +302,11 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// Origins allowed by CORS (`*` for any); empty disables CORS.
     pub cors_allowed_origins: Vec<String>,
-    /// On SIGTERM/ctrl-c, in-flight requests get this long to finish (ms).
+    /// On SIGTERM/ctrl-c the instance drains first: readiness fails, new
+    /// media streams are refused, and live calls get this long to end (ms)
+    /// while everything else (webhooks included) is still served.
+    pub drain_timeout_ms: u64,
+    /// After the drain, in-flight requests get this long to finish (ms).
     pub shutdown_timeout_ms: u64,
     /// Repeated reads of a call's details are served from memory for this
     /// long (ms); writes through this instance show at once, writes through
@@ -321,6 +325,7 @@ impl Default for ServerConfig {
             request_timeout_ms: 10_000,
             body_limit_bytes: 1024 * 1024,
             cors_allowed_origins: Vec::new(),
+            drain_timeout_ms: 300_000,
             shutdown_timeout_ms: 30_000,
             read_cache_ttl_ms: 1_000,
             lookup_cache_ttl_ms: 60_000,
@@ -335,6 +340,10 @@ impl ServerConfig {
 
     pub(crate) fn shutdown_timeout(&self) -> Duration {
         Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    pub(crate) fn drain_timeout(&self) -> Duration {
+        Duration::from_millis(self.drain_timeout_ms)
     }
 }
 

@@ -41,6 +41,7 @@ pub struct Application {
     router: axum::Router,
     port: u16,
     shutdown_timeout: std::time::Duration,
+    drain_timeout: std::time::Duration,
     webhooks: Arc<WebhookService>,
     state: AppState,
     settler: InboxSettler,
@@ -240,6 +241,7 @@ pub fn state_with_providers(
         billing,
         orgs,
         voice,
+        draining: Arc::default(),
         metrics: iace_telemetry::metrics::recorder()
             .inspect_err(
                 |err| tracing::warn!(error = %err, "no metrics recorder; /metrics answers 503"),
@@ -326,6 +328,7 @@ impl Application {
             router,
             port,
             shutdown_timeout: config.server.shutdown_timeout(),
+            drain_timeout: config.server.drain_timeout(),
             webhooks,
             state,
             settler,
@@ -378,8 +381,14 @@ impl Application {
                 tracing::debug!(error = %err, "could not set TCP_NODELAY");
             }
         });
+        let (draining, voice, drain_timeout) = (
+            self.state.draining.clone(),
+            self.state.voice.clone(),
+            self.drain_timeout,
+        );
         let serve = axum::serve(listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
+            drain(&draining, &voice, drain_timeout).await;
             let _ = tx.send(());
         });
         let mut serve = std::pin::pin!(serve.into_future());
@@ -402,6 +411,30 @@ impl Application {
             tracing::warn!("queued webhook events were not settled before shutdown");
         }
         served
+    }
+}
+
+/// The drain before stopping: readiness fails and new media streams are
+/// refused (the load balancer sends new calls' streams elsewhere), while the
+/// live calls go on — their webhooks still served — until they end or
+/// `limit` passes.
+async fn drain(
+    draining: &std::sync::atomic::AtomicBool,
+    voice: &iace_app::voice::VoiceService,
+    limit: std::time::Duration,
+) {
+    draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = tokio::time::Instant::now();
+    tracing::info!(live_calls = voice.live_calls(), ?limit, "draining");
+    while voice.live_calls() > 0 && started.elapsed() < limit {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    match voice.live_calls() {
+        0 => tracing::info!(took = ?started.elapsed(), "drained"),
+        left => tracing::warn!(
+            live_calls = left,
+            "drain limit reached; stopping with calls live"
+        ),
     }
 }
 

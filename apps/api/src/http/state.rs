@@ -48,4 +48,7 @@ pub struct AppState {
     /// The process's metrics recorder, rendered by `GET /metrics` (`None`
     /// when another recorder was installed first).
     pub metrics: Option<iace_telemetry::PrometheusHandle>,
+    /// Set when the instance drains before stopping: readiness fails and
+    /// new media streams are refused.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }

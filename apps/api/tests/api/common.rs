@@ -15,6 +15,10 @@ pub(crate) struct TestApp {
     pub(crate) base: String,
     pub(crate) client: Client,
     pub(crate) config: Config,
+    /// Sends the server the stop signal (SIGTERM's effect).
+    stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    /// The server's task: done once it stopped.
+    pub(crate) served: tokio::task::JoinHandle<std::io::Result<()>>,
     _database: Option<TestDatabase>,
     _dir: Option<TempDir>,
 }
@@ -86,13 +90,29 @@ impl TestApp {
         adjust(&mut config);
         let app = Application::build(config.clone()).await.expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until(std::future::pending()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(app.run_until(async move {
+            // Only a test's `stop` ends the server; dropping the app does not.
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }));
         Self {
             base,
             client: Client::new(),
             config,
+            stop: std::sync::Mutex::new(Some(stop)),
+            served,
             _database: database,
             _dir: dir,
+        }
+    }
+
+    /// What SIGTERM does to the binary: the server starts draining, then
+    /// stops.
+    pub(crate) fn stop(&self) {
+        if let Some(stop) = self.stop.lock().expect("lock").take() {
+            let _ = stop.send(());
         }
     }
 

@@ -9,6 +9,7 @@ mod calls;
 mod cli;
 mod common;
 mod customers;
+mod drain;
 mod experiments;
 mod health;
 mod limits;

@@ -73,8 +73,18 @@ async fn metrics_show_request_durations_by_route_template_and_the_instances_stat
     }
 }
 
-#[test]
-fn a_phone_number_a_request_handled_is_masked_in_the_log() {
+/// `iace-api serve` on a free port (in-memory database, JSON logs), once it
+/// listens.
+pub(crate) struct Served {
+    pub(crate) server: std::process::Child,
+    pub(crate) port: u16,
+    /// The log lines still to come.
+    pub(crate) lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    /// The log lines up to "listening".
+    pub(crate) seen: Vec<String>,
+}
+
+pub(crate) fn serve_binary() -> Served {
     let mut server = Command::new(env!("CARGO_BIN_EXE_iace-api"))
         .args(["serve", "--bind", "127.0.0.1:0"])
         .env("IACE_DATABASE__URL", "sqlite::memory:")
@@ -99,10 +109,24 @@ fn a_phone_number_a_request_handled_is_masked_in_the_log() {
             break parsed["port"].as_u64().expect("port");
         }
     };
+    Served {
+        server,
+        port: u16::try_from(port).expect("port"),
+        lines,
+        seen,
+    }
+}
+
+#[test]
+fn a_phone_number_a_request_handled_is_masked_in_the_log() {
+    let Served {
+        mut server,
+        port,
+        lines,
+        mut seen,
+    } = serve_binary();
     // A client puts a phone number where a customer id goes.
-    let mut socket =
-        std::net::TcpStream::connect(("127.0.0.1", u16::try_from(port).expect("port")))
-            .expect("connect");
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     socket
         .write_all(
             b"GET /v1/customers/+14155550123 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",

@@ -62,11 +62,18 @@ pub async fn healthz() -> Json<Health> {
     ))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = state.store.ping().await.is_ok();
+    let draining = state.draining.load(std::sync::atomic::Ordering::SeqCst);
     let mut checks = vec![Check {
         name: "database",
         ok: database,
     }];
-    let mut ready = database;
+    if draining {
+        checks.push(Check {
+            name: "draining",
+            ok: false,
+        });
+    }
+    let mut ready = database && !draining;
     if let Some(redis) = &state.redis {
         let ok = redis.ping().await.is_ok();
         ready &= ok;

@@ -63,6 +63,7 @@ pub struct MediaQuery {
         (status = 401, description = "missing, invalid or expired media token", body = Problem),
         (status = 404, description = "no such call", body = Problem),
         (status = 409, description = "the call has ended", body = Problem),
+        (status = 503, description = "this instance is draining (stopping): connect again, to another", body = Problem),
     ))]
 pub async fn telnyx(
     State(state): State<AppState>,
@@ -85,6 +86,15 @@ pub async fn telnyx(
     let Some(token) = token else {
         return Err(unauthorized("missing_media_token"));
     };
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "Service unavailable",
+            "this instance is stopping and takes no new media streams",
+        )
+        .with_retry_after(1));
+    }
     let call = state.voice.authenticate(token).map_err(|err| {
         tracing::warn!(reason = %err, "media stream refused");
         unauthorized(err.code())
