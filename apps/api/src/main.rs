@@ -40,6 +40,13 @@ enum Command {
     },
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Exit 0 when the instance answers `GET /healthz` (a container
+    /// HEALTHCHECK: the image has no shell or curl).
+    Probe {
+        /// The instance's address; default 127.0.0.1 and the configured port.
+        #[arg(long, value_name = "ADDR")]
+        addr: Option<SocketAddr>,
+    },
     /// Play a whole simulated call in the terminal: a scripted caller talks
     /// to the AI agent through the media stream (text mode with the local
     /// providers, or μ-law audio with --audio; an in-memory database unless
@@ -130,6 +137,11 @@ async fn run(cli: Cli, mut config: config::Config) -> anyhow::Result<()> {
             ))
             .await?;
         }
+        Command::Probe { addr } => {
+            let addr = addr
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], config.server.bind.port())));
+            probe(addr)?;
+        }
         Command::Migrate => {
             config.database.migrate_on_connect = false;
             let store = SqlStore::connect(&config.database).await?;
@@ -165,5 +177,25 @@ async fn run(cli: Cli, mut config: config::Config) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `GET /healthz` over a plain TCP connection, within two seconds.
+fn probe(addr: SocketAddr) -> anyhow::Result<()> {
+    use std::io::{Read as _, Write as _};
+
+    let timeout = std::time::Duration::from_secs(2);
+    let mut socket = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("nothing answers on {addr}"))?;
+    socket.set_read_timeout(Some(timeout))?;
+    socket.set_write_timeout(Some(timeout))?;
+    socket.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    socket.read_exact(&mut head)?;
+    anyhow::ensure!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "/healthz answered {}",
+        String::from_utf8_lossy(&head)
+    );
     Ok(())
 }

@@ -103,10 +103,20 @@ async fn the_drain_limit_stops_an_instance_with_calls_still_live() {
 fn sigterm_drains_the_binary_then_stops_it() {
     let crate::observability::Served {
         mut server,
+        port,
         lines,
         mut seen,
-        ..
     } = crate::observability::serve_binary();
+    // The container HEALTHCHECK: the binary probes itself.
+    let probe = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_iace-api"))
+            .args(["probe", "--addr", &format!("127.0.0.1:{port}")])
+            .env("IACE_LOG__FILTER", "off")
+            .output()
+            .expect("iace-api probe")
+            .status
+    };
+    assert!(probe().success(), "healthy while serving");
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
@@ -129,6 +139,7 @@ fn sigterm_drains_the_binary_then_stops_it() {
         panic!("still running 10 s after SIGTERM");
     };
     assert!(status.success(), "{status}");
+    assert!(!probe().success(), "nothing answers once stopped");
     seen.extend(lines.map_while(Result::ok));
     let messages: Vec<String> = seen
         .iter()

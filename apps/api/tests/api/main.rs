@@ -9,6 +9,7 @@ mod calls;
 mod cli;
 mod common;
 mod customers;
+mod deploy;
 mod drain;
 mod experiments;
 mod health;
