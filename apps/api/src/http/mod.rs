@@ -36,7 +36,7 @@ use state::AppState;
 Authenticate with `Authorization: Bearer <access token or API key>`. Errors are RFC 9457 problem+json with a stable `code`.",
     ),
     modifiers(&Security),
-    components(schemas(error::Problem, error::ProblemField)),
+    components(schemas(error::Problem, error::ProblemField, routes::pagination::Order)),
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "auth", description = "Sign-in and tokens"),
@@ -105,7 +105,6 @@ pub fn router(state: AppState, server: &ServerConfig) -> Router {
 
 fn layered(router: Router, server: &ServerConfig) -> Router {
     let mut router = router
-        .layer(CompressionLayer::new())
         .layer(RequestBodyLimitLayer::new(server.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -131,6 +130,9 @@ fn layered(router: Router, server: &ServerConfig) -> Router {
         .layer(axum::middleware::from_fn(observe::observe))
         .layer(axum::middleware::from_fn(limits::headers))
         .layer(axum::middleware::from_fn(request_id::request_id))
+        // Outermost: the request-id middleware rewrites problem bodies, and
+        // a body must be final before it is compressed.
+        .layer(CompressionLayer::new())
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

@@ -76,6 +76,8 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
         let (mut parts, _) = response.into_parts();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+        // The new body is plain JSON, whatever encoded the old one.
+        parts.headers.remove(axum::http::header::CONTENT_ENCODING);
         response = Response::from_parts(parts, Body::from(body)).into_response();
     }
     if let Ok(value) = HeaderValue::from_str(&id) {

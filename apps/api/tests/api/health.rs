@@ -193,3 +193,30 @@ async fn remote_providers_configured_report_their_circuits_and_are_checked_at_st
         .expect_err("no public key");
     assert!(format!("{err:#}").contains("telnyx.public_key"), "{err:#}");
 }
+
+/// Found by contract fuzzing: problem bodies (rewritten to carry the request
+/// id) were sent with the `content-encoding: gzip` of the body they replaced,
+/// so every client accepting gzip got an undecodable error.
+#[tokio::test]
+async fn errors_sent_to_a_client_accepting_gzip_are_valid_gzip() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/customers", app.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let gzipped = response
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v == "gzip");
+    let body = response.bytes().await.expect("body");
+    if gzipped {
+        assert_eq!(&body[..2], &[0x1f, 0x8b], "a gzip stream: {body:?}");
+    } else {
+        let problem: serde_json::Value = serde_json::from_slice(&body).expect("plain JSON");
+        assert_eq!(problem["code"], "missing_credentials");
+    }
+    assert!(gzipped, "bodies this size are compressed");
+}
