@@ -47,16 +47,16 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// The caller's audio at `sample` (earlier audio is never overwritten).
+    /// The caller's frame sent at `sample`: after the caller's audio before
+    /// it (a tick that fires a little early must not cut a frame).
     fn caller(&mut self, sample: usize, audio: &[u8]) {
-        write_at(&mut self.caller, sample, audio);
+        append_at(&mut self.caller, sample, audio);
     }
 
     /// The agent's audio, arriving at `sample`: it plays after whatever of
     /// the agent's is still playing (audio is sent a little ahead of time).
     fn agent(&mut self, sample: usize, audio: &[u8]) {
-        let at = sample.max(self.agent.len());
-        write_at(&mut self.agent, at, audio);
+        append_at(&mut self.agent, sample, audio);
     }
 
     /// The call as a stereo μ-law WAV file (format 7): left the caller,
@@ -94,12 +94,13 @@ fn u32_le(n: usize) -> [u8; 4] {
     u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes()
 }
 
-fn write_at(track: &mut Vec<u8>, at: usize, audio: &[u8]) {
+/// Writes `audio` at `at`, or right after the track's end when that is
+/// later: silence fills a gap, nothing is ever overwritten or cut.
+fn append_at(track: &mut Vec<u8>, at: usize, audio: &[u8]) {
     if track.len() < at {
         track.resize(at, SILENCE);
     }
-    let overlap = (track.len() - at).min(audio.len());
-    track.extend_from_slice(&audio[overlap..]);
+    track.extend_from_slice(audio);
 }
 
 /// Synthesises each line in the caller's voice.
@@ -330,10 +331,10 @@ mod tests {
     }
 
     #[test]
-    fn caller_audio_already_written_is_kept() {
+    fn a_frame_stamped_a_little_early_is_not_cut() {
         let mut recording = Recording::default();
         recording.caller(0, b"abcd");
         recording.caller(2, b"XYZ");
-        assert_eq!(recording.caller, b"abcdZ");
+        assert_eq!(recording.caller, b"abcdXYZ");
     }
 }
