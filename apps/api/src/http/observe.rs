@@ -36,7 +36,8 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let path = request.uri().path().to_owned();
+    // A cheap clone (shared bytes): no path is copied unless it is logged.
+    let uri = request.uri().clone();
     let response = next.run(request).await;
     let took = started.elapsed();
     let status = response.status().as_u16();
@@ -50,7 +51,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
     tracing::info!(
         target: "iace_api::access",
         method,
-        path,
+        path = uri.path(),
         status,
         duration_ms = took.as_secs_f64() * 1e3,
         "request"

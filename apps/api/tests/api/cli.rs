@@ -123,12 +123,7 @@ fn sim_plays_a_scripted_call_turn_by_turn() {
         .env("IACE_LOG__FILTER", "warn")
         .output()
         .expect("run iace-api sim");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out);
     let at = |needle: &str| line_of(&stdout, needle);
     let greeting = at("agent  │ Hello! How can I help you today?");
     let question = at("caller │ What time do you open tomorrow?");
@@ -187,12 +182,7 @@ async fn sim_in_audio_mode_streams_mulaw_in_real_time_and_records_the_call() {
     })
     .await
     .expect("the sim");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out);
     // What the server heard and said, from the stored transcript.
     let at = |needle: &str| line_of(&stdout, needle);
     let greeting = at("agent  │ Hello! How can I help you today?");
@@ -250,4 +240,15 @@ fn line_of(output: &str, needle: &str) -> usize {
         .lines()
         .position(|l| l.contains(needle))
         .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{output}"))
+}
+
+/// The standard output of a run that must have succeeded.
+fn succeeded(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }

@@ -492,6 +492,19 @@ pub(crate) async fn running_experiment(app: &TestApp, org: &Org) -> String {
     id
 }
 
+/// What is remembered about the customer, once the work after the call
+/// stored it (10 s at most).
+pub(crate) async fn remembered(app: &TestApp, org: &Org, customer_id: &str) -> String {
+    let memory = until(
+        app,
+        org,
+        &format!("/v1/customers/{customer_id}/memory"),
+        |m| m["summary"].as_str().is_some_and(|s| !s.is_empty()),
+    )
+    .await;
+    memory["summary"].as_str().unwrap_or_default().to_owned()
+}
+
 /// Waits for the experiment to count one trial, and checks it converted.
 pub(crate) async fn assert_one_converted_trial(app: &TestApp, org: &Org, experiment: &str) {
     let results = until(
@@ -550,20 +563,8 @@ async fn after_the_call_its_outcome_experiment_patterns_and_memory_are_stored() 
         "{details}"
     );
     assert_one_converted_trial(&app, &org, &experiment_id).await;
-    let memory = until(
-        &app,
-        &org,
-        &format!("/v1/customers/{customer_id}/memory"),
-        |m| m["summary"].as_str().is_some_and(|s| !s.is_empty()),
-    )
-    .await;
-    assert!(
-        memory["summary"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("open tomorrow"),
-        "{memory}"
-    );
+    let memory = remembered(&app, &org, &customer_id).await;
+    assert!(memory.contains("open tomorrow"), "{memory}");
     let patterns = until(&app, &org, "/v1/patterns/top?limit=10", |p| {
         p["items"].as_array().is_some_and(|i| !i.is_empty())
     })

@@ -27,7 +27,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use crate::common::{Backend, Org, TestApp};
 use crate::media::{
     Socket, answered_call, assert_one_converted_trial, available_agent, caller_customer, connect,
-    running_experiment, say, send, setup_with, transcript, transfer_command, until,
+    remembered, running_experiment, say, send, setup_with, transcript, transfer_command, until,
 };
 use crate::webhooks::Telnyx;
 
@@ -492,18 +492,9 @@ async fn hanging_up_mid_reply_stops_everything_and_the_call_is_learned_from() {
         "the cut reply is recorded as interrupted: {lines:?}"
     );
     assert_one_converted_trial(&f.app, &f.org, &experiment_id).await;
-    let memory = until(
-        &f.app,
-        &f.org,
-        &format!("/v1/customers/{customer_id}/memory"),
-        |m| m["summary"].as_str().is_some_and(|s| !s.is_empty()),
-    )
-    .await;
+    let memory = remembered(&f.app, &f.org, &customer_id).await;
     assert!(
-        memory["summary"]
-            .as_str()
-            .unwrap_or_default()
-            .contains(SUMMARY),
+        memory.contains(SUMMARY),
         "the model's summary is remembered: {memory}"
     );
     let patterns = until(&f.app, &f.org, "/v1/patterns/top?limit=10", |p| {
