@@ -16,10 +16,12 @@ ci: fmt lint check-boundaries doc test deny deploy-check
 # Formatting is checked, never applied (run `cargo fmt --all` to apply it).
 fmt:
     cargo fmt --all -- --check
+    cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 # Clippy on every crate, target and feature; any warning fails.
 lint:
     cargo clippy --workspace --all-targets --all-features -- -D warnings
+    cargo clippy --manifest-path fuzz/Cargo.toml --target-dir target --lib --tests -- -D warnings
 
 # Fails when a pure crate (iace-domain) reaches tokio, sqlx, sea-orm, reqwest, fred, axum or hyper.
 check-boundaries:
@@ -43,11 +45,23 @@ test:
         # nextest does not run doctests, so they run first; nextest's summary closes the run.
         cargo test --workspace --doc --all-features
         cargo nextest run --workspace --all-features --profile ci
+        just fuzz-replay
     else
         echo "just test: cargo-nextest is not installed; using cargo test (install: cargo install cargo-nextest --locked)" >&2
         # Plain `cargo test` runs unit, integration and doc tests in one go.
         cargo test --workspace --all-features
+        just fuzz-replay
     fi
+
+# The fuzz targets on stable Rust: every seed in fuzz/corpus and every input a fuzzing run
+# once crashed on (fuzz/regressions), replayed, plus a deterministic spread of random inputs.
+fuzz-replay:
+    cargo test --manifest-path fuzz/Cargo.toml --target-dir target --lib
+
+# Each cargo-fuzz target (fuzz/) under libFuzzer + AddressSanitizer for SECONDS (nightly Rust;
+# installs cargo-fuzz into .tools). A crash is kept in fuzz/regressions/ and fails the run.
+fuzz-smoke SECONDS="30" *TARGETS:
+    scripts/fuzz-smoke.sh {{SECONDS}} {{TARGETS}}
 
 # Start the test services (PostgreSQL + pgvector, Redis) if they are not running, and print their URLs
 # as `export` lines: eval "$(just services)".

@@ -82,6 +82,7 @@
 //! the escalation policy, routing and a transfer
 //! (`cargo run -p iace-domain --example embedded_call`).
 
+pub mod audio;
 pub mod billing;
 pub mod call;
 pub mod conversation;

@@ -17,6 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
+use iace_domain::audio::{MULAW_SILENCE, mulaw_to_linear};
 use iace_domain::ports::{AudioFormat, SpeechRequest, TextToSpeech};
 use iace_domain::{Language, Voice};
 use serde_json::{Value, json};
@@ -25,8 +26,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::Socket;
 
-/// μ-law silence.
-const SILENCE: u8 = 0xFF;
 /// One 20 ms frame of 8 kHz μ-law.
 const FRAME_BYTES: usize = 160;
 const FRAME: Duration = Duration::from_millis(20);
@@ -59,32 +58,32 @@ impl Recording {
         append_at(&mut self.agent, sample, audio);
     }
 
-    /// The call as a stereo μ-law WAV file (format 7): left the caller,
-    /// right the agent.
+    /// The call as a stereo 16-bit PCM WAV file at 8 kHz (the phone line's
+    /// μ-law decoded, so that any player opens it): left the caller, right
+    /// the agent.
     #[must_use]
     pub fn wav(&self) -> Vec<u8> {
         let frames = self.caller.len().max(self.agent.len());
-        let data = frames * 2;
-        let mut out = Vec::with_capacity(58 + data);
+        let data = frames * 4;
+        let mut out = Vec::with_capacity(44 + data);
         out.extend_from_slice(b"RIFF");
-        out.extend_from_slice(&u32_le(50 + data));
+        out.extend_from_slice(&u32_le(36 + data));
         out.extend_from_slice(b"WAVEfmt ");
-        out.extend_from_slice(&18u32.to_le_bytes());
-        out.extend_from_slice(&7u16.to_le_bytes()); // WAVE_FORMAT_MULAW
+        out.extend_from_slice(&16u32.to_le_bytes());
+        out.extend_from_slice(&1u16.to_le_bytes()); // WAVE_FORMAT_PCM
         out.extend_from_slice(&2u16.to_le_bytes()); // channels
         out.extend_from_slice(&8_000u32.to_le_bytes()); // samples per second
-        out.extend_from_slice(&16_000u32.to_le_bytes()); // bytes per second
-        out.extend_from_slice(&2u16.to_le_bytes()); // block align
-        out.extend_from_slice(&8u16.to_le_bytes()); // bits per sample
-        out.extend_from_slice(&0u16.to_le_bytes()); // no extension
-        out.extend_from_slice(b"fact");
-        out.extend_from_slice(&4u32.to_le_bytes());
-        out.extend_from_slice(&u32_le(frames));
+        out.extend_from_slice(&32_000u32.to_le_bytes()); // bytes per second
+        out.extend_from_slice(&4u16.to_le_bytes()); // block align
+        out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
         out.extend_from_slice(b"data");
         out.extend_from_slice(&u32_le(data));
+        let sample = |track: &[u8], i: usize| {
+            mulaw_to_linear(track.get(i).copied().unwrap_or(MULAW_SILENCE)).to_le_bytes()
+        };
         for i in 0..frames {
-            out.push(self.caller.get(i).copied().unwrap_or(SILENCE));
-            out.push(self.agent.get(i).copied().unwrap_or(SILENCE));
+            out.extend_from_slice(&sample(&self.caller, i));
+            out.extend_from_slice(&sample(&self.agent, i));
         }
         out
     }
@@ -98,7 +97,7 @@ fn u32_le(n: usize) -> [u8; 4] {
 /// later: silence fills a gap, nothing is ever overwritten or cut.
 fn append_at(track: &mut Vec<u8>, at: usize, audio: &[u8]) {
     if track.len() < at {
-        track.resize(at, SILENCE);
+        track.resize(at, MULAW_SILENCE);
     }
     track.extend_from_slice(audio);
 }
@@ -244,7 +243,7 @@ pub(super) async fn converse(
                 h.spoke = false;
             }
         }
-        let mut frame = [SILENCE; FRAME_BYTES];
+        let mut frame = [MULAW_SILENCE; FRAME_BYTES];
         if let Some(audio) = playing.as_mut() {
             let take = audio.len().min(FRAME_BYTES);
             frame[..take].copy_from_slice(&audio.split_to(take));
@@ -292,42 +291,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_recording_is_a_stereo_mulaw_wav_on_one_timeline() {
+    fn the_recording_is_a_stereo_pcm_wav_on_one_timeline() {
         let mut recording = Recording::default();
-        recording.caller(0, b"ab");
-        recording.agent(4, b"xy");
+        recording.caller(0, &[0x80, 0x00]);
+        recording.agent(4, &[0xEF, 0xFE]);
         // Sent ahead of time: plays after the agent's audio before it.
-        recording.agent(0, b"z");
+        recording.agent(0, &[0x7F]);
         let wav = recording.wav();
         assert_eq!(&wav[..4], b"RIFF");
         assert_eq!(&wav[8..16], b"WAVEfmt ");
-        assert_eq!(u16::from_le_bytes([wav[20], wav[21]]), 7, "μ-law");
+        assert_eq!(u16::from_le_bytes([wav[20], wav[21]]), 1, "PCM");
         assert_eq!(u16::from_le_bytes([wav[22], wav[23]]), 2, "stereo");
         assert_eq!(
             u32::from_le_bytes([wav[24], wav[25], wav[26], wav[27]]),
             8_000
         );
-        assert_eq!(&wav[38..42], b"fact");
-        assert_eq!(&wav[50..54], b"data");
-        let data = &wav[58..];
+        assert_eq!(u16::from_le_bytes([wav[34], wav[35]]), 16, "16-bit");
+        assert_eq!(&wav[36..40], b"data");
+        let data = &wav[44..];
         assert_eq!(
-            u32::from_le_bytes([wav[54], wav[55], wav[56], wav[57]]) as usize,
+            u32::from_le_bytes([wav[40], wav[41], wav[42], wav[43]]) as usize,
             data.len()
         );
         assert_eq!(
             u32::from_le_bytes([wav[4], wav[5], wav[6], wav[7]]) as usize,
             wav.len() - 8
         );
-        let left: Vec<u8> = data.iter().step_by(2).copied().collect();
-        let right: Vec<u8> = data.iter().skip(1).step_by(2).copied().collect();
-        assert_eq!(
-            left,
-            [b'a', b'b', SILENCE, SILENCE, SILENCE, SILENCE, SILENCE]
-        );
-        assert_eq!(
-            right,
-            [SILENCE, SILENCE, SILENCE, SILENCE, b'x', b'y', b'z']
-        );
+        let samples: Vec<i16> = data
+            .chunks_exact(2)
+            .map(|s| i16::from_le_bytes([s[0], s[1]]))
+            .collect();
+        let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+        let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+        assert_eq!(left, [32_124, -32_124, 0, 0, 0, 0, 0]);
+        assert_eq!(right, [0, 0, 0, 0, 132, 8, 0]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::process::Command;
 
+use iace_domain::audio::{MULAW_SILENCE, linear_to_mulaw};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -206,19 +207,21 @@ async fn sim_in_audio_mode_streams_mulaw_in_real_time_and_records_the_call() {
         .expect("the caller's voice was synthesised by the configured text-to-speech");
     assert_eq!(handshake.param("encoding").as_deref(), Some("mulaw"));
 
-    // The recording: stereo μ-law, the caller left and the agent right.
+    // The recording: stereo 16-bit PCM, the caller left and the agent right.
+    // The fake speaks text as its audio bytes: encoding the samples back to
+    // μ-law gives the text again.
     let file = std::fs::read(&wav).expect("the recording");
     assert_eq!(&file[..4], b"RIFF");
-    assert_eq!(u16::from_le_bytes([file[20], file[21]]), 7, "μ-law");
+    assert_eq!(u16::from_le_bytes([file[20], file[21]]), 1, "PCM");
     assert_eq!(u16::from_le_bytes([file[22], file[23]]), 2, "stereo");
-    let data = &file[58..];
+    let data = &file[44..];
     let track = |channel: usize| -> String {
         let bytes: Vec<u8> = data
-            .iter()
+            .chunks_exact(2)
             .skip(channel)
             .step_by(2)
-            .copied()
-            .filter(|b| *b != 0xFF)
+            .map(|s| linear_to_mulaw(i16::from_le_bytes([s[0], s[1]])))
+            .filter(|b| *b != MULAW_SILENCE)
             .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
