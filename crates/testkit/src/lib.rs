@@ -9,6 +9,8 @@
 //!   answers, else the test fails saying how to start one
 //!   (`eval "$(scripts/test-services.sh start)"`). Never silently skipped.
 //! - [`fixtures`]: valid domain values to build tests from.
+//! - [`proxy`]: a TCP proxy a test can cut, to take a real service away
+//!   mid-test and give it back.
 //! - [`fakes`]: local fakes of Deepgram (WebSocket) and an OpenAI-compatible
 //!   chat server (Groq), for the adapters' tests and the end-to-end tests.
 //!
@@ -19,6 +21,7 @@ pub mod contracts;
 pub mod fakes;
 pub mod fixtures;
 pub mod pg;
+pub mod proxy;
 pub mod redis;
 
 /// A store under test and whatever keeps its database alive (dropped last).

@@ -12,6 +12,7 @@ mod customers;
 mod deploy;
 mod drain;
 mod experiments;
+mod faults;
 mod health;
 mod limits;
 mod media;

@@ -51,6 +51,8 @@ const SUMMARY: &str = "The caller asked when the shop opens tomorrow.";
 #[derive(Clone, Default)]
 struct FakeModel {
     down: Arc<AtomicBool>,
+    /// How long each streamed reply waits before its first byte, ms.
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
     /// The streamed chat requests, in order.
     chats: Arc<Mutex<Vec<Value>>>,
 }
@@ -111,6 +113,7 @@ impl Respond for FakeModel {
             HELPFUL
         };
         openai::sse(&openai::reply_chunks(reply), true)
+            .set_delay(Duration::from_millis(self.delay_ms.load(Ordering::SeqCst)))
     }
 }
 
@@ -125,7 +128,11 @@ struct Fakes {
 }
 
 async fn start() -> Fakes {
-    let deepgram = FakeDeepgram::start(Behaviour::default()).await;
+    start_with(Behaviour::default()).await
+}
+
+async fn start_with(behaviour: Behaviour) -> Fakes {
+    let deepgram = FakeDeepgram::start(behaviour).await;
     let groq = MockServer::start().await;
     let model = FakeModel::default();
     Mock::given(method("POST"))
@@ -568,5 +575,139 @@ async fn a_language_model_failing_mid_call_degrades_instead_of_dropping_the_call
             .iter()
             .any(|(s, t, _, _)| s == "caller" && t == "Please call me back on Monday"),
         "the message is in the transcript: {turns:?}"
+    );
+}
+
+// --- Providers failing mid-call: the call goes on or ends cleanly. -------------
+
+#[tokio::test]
+async fn a_language_model_too_slow_to_answer_is_given_up_on_and_the_call_goes_on() {
+    let f = start().await;
+    let (call, token) = answered_call(&f.app, &f.telnyx, &f.org).await;
+    let mut socket = connect(&f.app, &token, &call).await;
+    hear(&mut socket).await;
+    // Slower than the chat policy's deadline (3 s).
+    f.model.delay_ms.store(8_000, Ordering::SeqCst);
+    say(&mut socket, "When do you open tomorrow?").await;
+    let apology = hear(&mut socket).await;
+    // A filler while waiting, then the apology once the deadline passed.
+    assert!(
+        apology
+            .all()
+            .ends_with("Sorry, I didn't catch that. Could you say it again?"),
+        "{apology:?}"
+    );
+    assert!(!apology.closed, "the call goes on");
+    f.model.delay_ms.store(0, Ordering::SeqCst);
+    say(&mut socket, "When do you open tomorrow?").await;
+    let answer = hear(&mut socket).await;
+    assert_eq!(answer.all().replace("  ", " "), OPENING, "{answer:?}");
+    let details = f
+        .app
+        .get(&format!("/v1/calls/{}", call.id), &f.org.api_key)
+        .await
+        .1;
+    assert_eq!(details["status"], "in_progress", "{details}");
+}
+
+#[tokio::test]
+async fn the_transcription_stream_dropping_mid_call_is_reopened_and_the_call_goes_on() {
+    let f = start_with(Behaviour {
+        drop_after_first_final: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let (call, token) = answered_call(&f.app, &f.telnyx, &f.org).await;
+    let mut socket = connect(&f.app, &token, &call).await;
+    hear(&mut socket).await;
+    say(&mut socket, "When do you open tomorrow?").await;
+    let answer = hear(&mut socket).await;
+    assert_eq!(answer.all().replace("  ", " "), OPENING, "{answer:?}");
+    // Deepgram dropped the connection after that final: the next words are
+    // heard on a new one.
+    say(&mut socket, "Do you deliver?").await;
+    let second = hear(&mut socket).await;
+    assert!(second.all().contains("delivered"), "{second:?}");
+    let listens = f
+        .deepgram
+        .handshakes()
+        .iter()
+        .filter(|h| h.uri.starts_with("/v1/listen"))
+        .count();
+    assert!(
+        listens >= 2,
+        "the stream was reopened: {listens} connections"
+    );
+    send(&mut socket, json!({"event": "stop"})).await;
+    let turns = transcript(&f.app, &f.org, &call.id, 5).await;
+    let callers: Vec<String> = lines(&turns)
+        .into_iter()
+        .filter(|(s, ..)| s == "caller")
+        .map(|(_, t, ..)| t)
+        .collect();
+    assert_eq!(
+        callers,
+        ["When do you open tomorrow?", "Do you deliver?"],
+        "{turns:?}"
+    );
+}
+
+#[tokio::test]
+async fn speech_synthesis_dropping_mid_reply_ends_that_reply_and_the_call_goes_on() {
+    let f = start_with(Behaviour {
+        cut_speech: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let (call, token) = answered_call(&f.app, &f.telnyx, &f.org).await;
+    let mut socket = connect(&f.app, &token, &call).await;
+    // Each speech is cut after its first audio: the caller hears a piece of
+    // it, and it is not stored as said (only what played to its mark is).
+    let greeting = hear(&mut socket).await;
+    assert!(
+        "Hello! How can I help you today?".starts_with(&greeting.unfinished)
+            && !greeting.unfinished.is_empty(),
+        "{greeting:?}"
+    );
+    say(&mut socket, "When do you open tomorrow?").await;
+    let answer = hear(&mut socket).await;
+    assert!(OPENING.starts_with(&answer.unfinished), "{answer:?}");
+    assert!(!answer.closed, "the call goes on");
+    // The next turn is still heard and answered (on a new connection).
+    say(&mut socket, "Thank you").await;
+    let second = hear(&mut socket).await;
+    assert!(
+        !second.closed && !second.unfinished.is_empty(),
+        "{second:?}"
+    );
+    let speaks = f
+        .deepgram
+        .handshakes()
+        .iter()
+        .filter(|h| h.uri.starts_with("/v1/speak"))
+        .count();
+    assert!(
+        speaks >= 3,
+        "each speech opened its own connection: {speaks}"
+    );
+    let details = f
+        .app
+        .get(&format!("/v1/calls/{}", call.id), &f.org.api_key)
+        .await
+        .1;
+    assert_eq!(details["status"], "in_progress", "{details}");
+
+    send(&mut socket, json!({"event": "stop"})).await;
+    let turns = transcript(&f.app, &f.org, &call.id, 2).await;
+    let lines = lines(&turns);
+    assert!(
+        lines.iter().all(|(speaker, ..)| speaker == "caller"),
+        "no speech that never played to its end is stored: {lines:?}"
+    );
+    let said: Vec<&str> = lines.iter().map(|(_, t, ..)| t.as_str()).collect();
+    assert_eq!(
+        said,
+        ["When do you open tomorrow?", "Thank you"],
+        "{lines:?}"
     );
 }

@@ -103,7 +103,7 @@ pub(crate) fn event(event_type: &str, call: &Placed, payload: Value) -> Value {
 }
 
 /// Posts `body` signed at `timestamp` (now when `None`) to `base`.
-async fn deliver_raw(
+pub(crate) async fn deliver_raw(
     client: &reqwest::Client,
     base: &str,
     key: &SigningKey,
@@ -152,7 +152,7 @@ async fn setup(backend: Backend) -> (TestApp, Telnyx, Org) {
     (app, telnyx, org)
 }
 
-async fn place(app: &TestApp, org: &Org) -> Placed {
+pub(crate) async fn place(app: &TestApp, org: &Org) -> Placed {
     let (status, body) = app
         .post(
             "/v1/calls",
@@ -170,7 +170,7 @@ async fn place(app: &TestApp, org: &Org) -> Placed {
     }
 }
 
-async fn call(app: &TestApp, org: &Org, placed: &Placed) -> Value {
+pub(crate) async fn call(app: &TestApp, org: &Org, placed: &Placed) -> Value {
     let (status, body) = app
         .get(&format!("/v1/calls/{}", placed.id), &org.api_key)
         .await;
