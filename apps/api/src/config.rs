@@ -251,6 +251,11 @@ pub struct LimitsConfig {
     pub enterprise: PlanLimits,
     /// When the limiter is unreachable.
     pub failure_policy: FailurePolicy,
+    /// Sign-in attempts per e-mail address per minute (every instance
+    /// together), with half as many at once: password guessing against one
+    /// account is slowed to this pace. Refresh-token exchanges per token
+    /// family are not limited (a refresh token is unguessable).
+    pub login_attempts_per_minute: u32,
 }
 
 impl Default for LimitsConfig {
@@ -274,6 +279,7 @@ impl Default for LimitsConfig {
                 api_key_burst: None,
             },
             failure_policy: FailurePolicy::Open,
+            login_attempts_per_minute: 10,
         }
     }
 }

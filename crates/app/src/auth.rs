@@ -974,6 +974,49 @@ MCowBQYDK2VwAyEAmMJ+Y0jDc4LkNr6xoP3A6IeOOAXl46VBVz7Gf1unXHE=
         assert!(matches!(built, Err(AuthConfigError::MissingKeys)));
     }
 
+    #[tokio::test]
+    async fn an_expired_refresh_token_is_refused_and_nothing_is_rotated() {
+        let org = OrgId::new();
+        let now = Utc::now();
+        let family = RefreshTokenId::new();
+        let stored = RefreshToken {
+            id: family,
+            user_id: UserId::new(),
+            family_id: family,
+            token_hash: SecretHash::new("h"),
+            issued_at: now - chrono::Duration::days(31),
+            expires_at: now - chrono::Duration::seconds(1),
+            revoked_at: None,
+        };
+        let mut tokens = MockRefreshTokenRepository::new();
+        tokens
+            .expect_find_by_hash()
+            .returning(move |_| Ok(Some(stored.clone())));
+        // Neither rotated nor its family revoked: expiry is not theft.
+        tokens.expect_rotate().never();
+        tokens.expect_revoke_family().never();
+        let config = AuthConfig {
+            hs256_secret: Some(SecretString::from("0123456789abcdef0123456789abcdef")),
+            ..AuthConfig::default()
+        };
+        let auth = AuthService::new(
+            &config,
+            Arc::new(MockOrgRepository::new()),
+            Arc::new(MockUserRepository::new()),
+            Arc::new(tokens),
+            Arc::new(MockApiKeyRepository::new()),
+            Arc::new(FixedClock::new(now)),
+        )
+        .expect("service");
+        let token = format!("{REFRESH_PREFIX}{}_secret", org.as_uuid().simple());
+        assert!(matches!(
+            auth.refresh(&token).await,
+            Err(AppError::Unauthenticated {
+                code: "token_expired"
+            })
+        ));
+    }
+
     #[test]
     fn token_hashes_are_sha256_hex() {
         assert_eq!(

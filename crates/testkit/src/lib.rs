@@ -9,8 +9,8 @@
 //!   answers, else the test fails saying how to start one
 //!   (`eval "$(scripts/test-services.sh start)"`). Never silently skipped.
 //! - [`fixtures`]: valid domain values to build tests from.
-//! - [`proxy`]: a TCP proxy a test can cut, to take a real service away
-//!   mid-test and give it back.
+//! - [`proxy`]: a TCP proxy a test can cut or stall, to take a real service
+//!   away mid-test (as a restart or a partition would) and give it back.
 //! - [`fakes`]: local fakes of Deepgram (WebSocket) and an OpenAI-compatible
 //!   chat server (Groq), for the adapters' tests and the end-to-end tests.
 //!

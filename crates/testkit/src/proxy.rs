@@ -1,22 +1,27 @@
-//! A TCP proxy a test can cut: every live connection is dropped and new ones
-//! are refused until it is restored — what a client sees while its server
-//! restarts or a network partition lasts. Put it between the code under test
-//! and a real service (Postgres, Redis, a provider fake).
+//! A TCP proxy a test can break: cut (every live connection dropped, new ones
+//! closed at once — what a client sees while its server restarts) or stall
+//! (connections stay open but nothing passes — a network partition, a server
+//! hung without resetting anything), and restore. Put it between the code
+//! under test and a real service (Postgres, Redis, a provider fake).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+/// What the proxy does with traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Up,
+    Cut,
+    Stalled,
+}
 
 /// A running proxy; it stops when dropped.
 #[derive(Debug)]
 pub struct FaultProxy {
     addr: SocketAddr,
-    up: Arc<AtomicBool>,
-    /// Bumped on every cut: connections opened before it end.
-    cuts: watch::Sender<u64>,
+    mode: watch::Sender<Mode>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -34,15 +39,9 @@ impl FaultProxy {
         listener.set_nonblocking(true).expect("non-blocking");
         let listener = TcpListener::from_std(listener).expect("inside a Tokio runtime");
         let addr = listener.local_addr().expect("proxy addr");
-        let up = Arc::new(AtomicBool::new(true));
-        let (cuts, _) = watch::channel(0u64);
-        let task = tokio::spawn(accept(listener, upstream, up.clone(), cuts.clone()));
-        Self {
-            addr,
-            up,
-            cuts,
-            task,
-        }
+        let (mode, _) = watch::channel(Mode::Up);
+        let task = tokio::spawn(accept(listener, upstream, mode.clone()));
+        Self { addr, mode, task }
     }
 
     /// Where clients connect.
@@ -51,54 +50,70 @@ impl FaultProxy {
         self.addr
     }
 
-    /// Drops every live connection and refuses new ones (each is closed as
-    /// soon as it is accepted) until [`FaultProxy::restore`].
+    /// Drops every live connection and closes new ones as soon as they are
+    /// accepted, until [`FaultProxy::restore`].
     pub fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.cuts.send_modify(|n| *n += 1);
+        self.mode.send_replace(Mode::Cut);
+    }
+
+    /// Lets nothing through, and closes nothing: live connections and new
+    /// ones stay open and silent until [`FaultProxy::restore`] (which then
+    /// drops them, as the far side would have given up on them).
+    pub fn stall(&self) {
+        self.mode.send_replace(Mode::Stalled);
     }
 
     /// Forwards new connections again.
     pub fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
+        self.mode.send_replace(Mode::Up);
     }
 }
 
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.task.abort();
-        self.cuts.send_modify(|n| *n += 1);
+        self.mode.send_replace(Mode::Cut);
     }
 }
 
-async fn accept(
-    listener: TcpListener,
-    upstream: SocketAddr,
-    up: Arc<AtomicBool>,
-    cuts: watch::Sender<u64>,
-) {
+async fn accept(listener: TcpListener, upstream: SocketAddr, mode: watch::Sender<Mode>) {
     while let Ok((client, _)) = listener.accept().await {
-        if !up.load(Ordering::SeqCst) {
-            drop(client);
-            continue;
-        }
-        let mut cut = cuts.subscribe();
-        cut.mark_unchanged();
-        tokio::spawn(async move {
-            let Ok(server) = TcpStream::connect(upstream).await else {
-                return;
-            };
-            let (mut client, mut server) = (client, server);
-            tokio::select! {
-                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                _ = cut.changed() => {}
+        let mut changes = mode.subscribe();
+        let now = *changes.borrow_and_update();
+        match now {
+            Mode::Cut => drop(client),
+            Mode::Stalled => {
+                // Held open, silent, until the mode changes.
+                tokio::spawn(async move {
+                    let _ = changes.changed().await;
+                    drop(client);
+                });
             }
-        });
+            Mode::Up => {
+                tokio::spawn(forward(client, upstream, changes));
+            }
+        }
+    }
+}
+
+async fn forward(mut client: TcpStream, upstream: SocketAddr, mut changes: watch::Receiver<Mode>) {
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+        _ = changes.changed() => {}
+    }
+    if *changes.borrow_and_update() == Mode::Stalled {
+        // Both ends stay open with nothing passing until the next change.
+        let _ = changes.changed().await;
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     use super::*;
@@ -121,12 +136,17 @@ mod tests {
         addr
     }
 
-    async fn round_trip(stream: &mut TcpStream) -> Option<Vec<u8>> {
-        stream.write_all(b"ping").await.ok()?;
+    /// `Some(echo)`, `None` when the connection closed, `Err` when nothing
+    /// came back within half a second.
+    async fn round_trip(stream: &mut TcpStream) -> Result<Option<Vec<u8>>, ()> {
+        if stream.write_all(b"ping").await.is_err() {
+            return Ok(None);
+        }
         let mut buf = [0u8; 4];
-        match stream.read_exact(&mut buf).await {
-            Ok(_) => Some(buf.to_vec()),
-            Err(_) => None,
+        match tokio::time::timeout(Duration::from_millis(500), stream.read_exact(&mut buf)).await {
+            Ok(Ok(_)) => Ok(Some(buf.to_vec())),
+            Ok(Err(_)) => Ok(None),
+            Err(_) => Err(()),
         }
     }
 
@@ -134,23 +154,47 @@ mod tests {
     async fn a_cut_drops_live_connections_and_refuses_new_ones_until_restored() {
         let proxy = FaultProxy::start(echo_server().await);
         let mut live = TcpStream::connect(proxy.addr()).await.expect("connect");
-        assert_eq!(round_trip(&mut live).await.as_deref(), Some(&b"ping"[..]));
+        assert_eq!(round_trip(&mut live).await, Ok(Some(b"ping".to_vec())));
 
         proxy.cut();
         assert_eq!(
             round_trip(&mut live).await,
-            None,
+            Ok(None),
             "the live connection survived"
         );
         let mut refused = TcpStream::connect(proxy.addr()).await.expect("accepted");
         assert_eq!(
             round_trip(&mut refused).await,
-            None,
+            Ok(None),
             "a new connection got through"
         );
 
         proxy.restore();
         let mut again = TcpStream::connect(proxy.addr()).await.expect("connect");
-        assert_eq!(round_trip(&mut again).await.as_deref(), Some(&b"ping"[..]));
+        assert_eq!(round_trip(&mut again).await, Ok(Some(b"ping".to_vec())));
+    }
+
+    #[tokio::test]
+    async fn a_stall_keeps_connections_open_and_silent_until_restored() {
+        let proxy = FaultProxy::start(echo_server().await);
+        let mut live = TcpStream::connect(proxy.addr()).await.expect("connect");
+        assert_eq!(round_trip(&mut live).await, Ok(Some(b"ping".to_vec())));
+
+        proxy.stall();
+        assert_eq!(
+            round_trip(&mut live).await,
+            Err(()),
+            "the stalled connection answered"
+        );
+        let mut new = TcpStream::connect(proxy.addr()).await.expect("accepted");
+        assert_eq!(
+            round_trip(&mut new).await,
+            Err(()),
+            "a new connection got through"
+        );
+
+        proxy.restore();
+        let mut again = TcpStream::connect(proxy.addr()).await.expect("connect");
+        assert_eq!(round_trip(&mut again).await, Ok(Some(b"ping".to_vec())));
     }
 }

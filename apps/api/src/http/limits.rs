@@ -15,13 +15,83 @@ use axum::response::Response;
 use iace_app::auth::{Principal, Subject};
 use iace_domain::ports::{
     CallRepository, LimitScope, OrgRepository, Quota, RateDecision, RateLimitKey, RateLimiter,
+    SlotLease,
 };
-use iace_domain::{OrgId, Plan};
+use iace_domain::{CallId, OrgId, Plan};
 
 use super::error::ApiError;
 use crate::config::{FailurePolicy, LimitsConfig};
 
 const PLAN_TTL: Duration = Duration::from_secs(60);
+
+/// How long a media stream's claim lasts unless renewed: an instance that
+/// dies without releasing it blocks a new stream for the call this long.
+pub const STREAM_LEASE: Duration = Duration::from_secs(30);
+
+/// A call's one media stream, claimed across every instance (through the
+/// shared limiter: Redis when configured). Renew it while the stream runs;
+/// it is released when dropped.
+pub struct StreamClaim {
+    limiter: Arc<dyn RateLimiter>,
+    lease: Option<SlotLease>,
+    call: CallId,
+}
+
+impl std::fmt::Debug for StreamClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamClaim")
+            .field("call", &self.call)
+            .field("held", &self.lease.is_some())
+            .finish()
+    }
+}
+
+impl StreamClaim {
+    /// Extends the claim by [`STREAM_LEASE`]. A claim that lapsed (the
+    /// limiter was away longer than the lease) is taken again if it is free;
+    /// if another stream took it meanwhile, this one goes on, and says so.
+    pub async fn renew(&mut self) {
+        let Some(lease) = &self.lease else {
+            return;
+        };
+        match self.limiter.renew(lease, STREAM_LEASE).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let key = RateLimitKey::media_stream(self.call);
+                match self.limiter.acquire(&key, 1, STREAM_LEASE).await {
+                    Ok(Some(again)) => self.lease = Some(again),
+                    Ok(None) => tracing::warn!(
+                        call_id = %self.call,
+                        "this media stream's claim lapsed and another stream holds it"
+                    ),
+                    Err(err) => {
+                        tracing::warn!(call_id = %self.call, error = %err, "media stream claim not renewed");
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(call_id = %self.call, error = %err, "media stream claim not renewed");
+            }
+        }
+    }
+}
+
+impl Drop for StreamClaim {
+    fn drop(&mut self) {
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        let limiter = self.limiter.clone();
+        // Released in the background; should that fail, the lease expires.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(err) = limiter.release(&lease).await {
+                    tracing::debug!(error = %err, "media stream claim not released; it will expire");
+                }
+            });
+        }
+    }
+}
 
 /// The limiter, the plans, and a short-lived cache of each org's plan.
 pub struct Limits {
@@ -202,6 +272,78 @@ impl Limits {
             )
             .with_retry_after(retry_seconds(&decision)))
         }
+    }
+
+    /// Counts one sign-in attempt for `email` (every instance together).
+    ///
+    /// # Errors
+    /// 429 `too_many_login_attempts` over `limits.login_attempts_per_minute`;
+    /// 503 when the limiter is down and the policy is closed.
+    pub async fn check_login(&self, email: &iace_domain::Email) -> Result<(), ApiError> {
+        let per_minute = self.config.login_attempts_per_minute.max(1);
+        let quota = Quota::per_minute(per_minute, (per_minute / 2).max(1));
+        let digest =
+            iace_app::auth::token_hash(&format!("login|{}", email.as_str().to_lowercase()));
+        let key = RateLimitKey::login(&digest);
+        match self.count(&key, &quota).await? {
+            Some(decision) if !decision.allowed => {
+                metrics::counter!(
+                    "iace_rate_limit_rejections_total",
+                    "plan" => "none",
+                    "limit" => "login_attempts",
+                )
+                .increment(1);
+                Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_login_attempts",
+                    "Too many sign-in attempts",
+                    format!("at most {per_minute} sign-in attempts a minute for one account"),
+                )
+                .with_retry_after(retry_seconds(&decision)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Claims `call`'s one media stream across every instance.
+    ///
+    /// # Errors
+    /// 409 `stream_already_open` when another stream (on any instance) holds
+    /// it; 503 when the limiter is down and the policy is closed (open: the
+    /// stream goes ahead, guarded by this instance alone).
+    pub async fn claim_stream(&self, call: CallId) -> Result<StreamClaim, ApiError> {
+        let key = RateLimitKey::media_stream(call);
+        let lease = match self.limiter.acquire(&key, 1, STREAM_LEASE).await {
+            Ok(Some(lease)) => Some(lease),
+            Ok(None) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "stream_already_open",
+                    "Conflict",
+                    format!("call {call} already has a media stream"),
+                ));
+            }
+            Err(err) => match self.config.failure_policy {
+                FailurePolicy::Open => {
+                    tracing::warn!(error = %err, "rate limiter unavailable; media stream claimed on this instance only (failure_policy = open)");
+                    None
+                }
+                FailurePolicy::Closed => {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "rate_limiter_unavailable",
+                        "Service unavailable",
+                        "the rate limiter is unavailable; retry later",
+                    )
+                    .with_retry_after(1));
+                }
+            },
+        };
+        Ok(StreamClaim {
+            limiter: self.limiter.clone(),
+            lease,
+            call,
+        })
     }
 
     /// Refuses a new call when the organisation already has as many live calls

@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod observe;
+pub mod openapi;
 pub mod request_id;
 pub mod routes;
 pub mod state;
@@ -88,6 +89,8 @@ pub fn router(state: AppState, server: &ServerConfig) -> Router {
         .merge(routes::org::router())
         .merge(routes::media::router())
         .split_for_parts();
+    let mut openapi = openapi;
+    openapi::document_common_responses(&mut openapi);
     let spec = std::sync::Arc::new(openapi);
     let router = api
         .route(
@@ -122,7 +125,9 @@ fn layered(router: Router, server: &ServerConfig) -> Router {
                 )
                 .into_response()
             },
-        ));
+        ))
+        // Inside the request-id layer, which stamps every problem.
+        .layer(axum::middleware::map_response(problem_for_bare_errors));
     if let Some(cors) = cors(&server.cors_allowed_origins) {
         router = router.layer(cors);
     }
@@ -133,6 +138,56 @@ fn layered(router: Router, server: &ServerConfig) -> Router {
         // Outermost: the request-id middleware rewrites problem bodies, and
         // a body must be final before it is compressed.
         .layer(CompressionLayer::new())
+}
+
+/// Errors the layers and the router answer without a body of ours — a body
+/// over the limit (413, plain text), a request past its timeout (503, empty),
+/// a method a route does not have (405, empty) — become problems like every
+/// other error, with a stable code.
+async fn problem_for_bare_errors(response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    let ours = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.starts_with("application/problem+json") || ct.starts_with("application/json")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || ours {
+        return response;
+    }
+    let (code, title, detail) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "body_too_large",
+            "Payload too large",
+            "the request body is over the size limit",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "request_timeout",
+            "Service unavailable",
+            "the request took longer than the server allows; retry later",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "Method not allowed",
+            "this path does not take this method",
+        ),
+        _ => (
+            "http_error",
+            "Request failed",
+            "the request could not be served",
+        ),
+    };
+    let mut problem = ApiError::new(status, code, title, detail);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        problem = problem.with_retry_after(1);
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut replaced = problem.into_response();
+    if let Some(allow) = allow {
+        replaced.headers_mut().insert(header::ALLOW, allow);
+    }
+    replaced
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

@@ -60,3 +60,22 @@ fn the_deployments_settings_are_ones_the_service_accepts() {
     assert!(compose.len() >= 5, "{compose:?}");
     iace_api::config::load(None, &compose).expect("the compose settings load");
 }
+
+#[test]
+fn the_ingresses_route_the_api_and_never_the_instances_own_endpoints() {
+    for file in [
+        "deploy/k8s/base/ingress.yaml",
+        "deploy/k8s/overlays/production/ingress.yaml",
+    ] {
+        let text = read(file);
+        let paths: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- path: "))
+            .collect();
+        assert_eq!(
+            paths,
+            ["/v1", "/webhooks", "/docs", "/openapi.json"],
+            "{file}"
+        );
+    }
+}

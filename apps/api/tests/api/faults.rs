@@ -187,3 +187,56 @@ async fn postgres_going_away_mid_traffic_is_survived_and_no_acknowledged_webhook
         "{seen:?}"
     );
 }
+
+#[tokio::test]
+async fn a_database_that_stops_answering_costs_a_request_its_timeout_not_a_hang() {
+    let telnyx = Telnyx::start().await;
+    let (app, proxy) = behind_a_proxy(&telnyx).await;
+    let org = app.org("Acme").await;
+    let placed = place(&app, &org).await;
+    let path = format!("/v1/calls/{}", placed.id);
+    assert_eq!(app.get(&path, &org.api_key).await.0, StatusCode::OK);
+
+    // Nothing passes and nothing is reset: queries on open connections hang.
+    proxy.stall();
+    let started = Instant::now();
+    let (status, problem) = app.get(&path, &org.api_key).await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert!(problem["code"].is_string(), "{problem}");
+    assert!(
+        took < REQUEST_TIMEOUT + Duration::from_secs(2),
+        "took {took:?}"
+    );
+    // Readiness says so within its own bound, not the request timeout.
+    let started = Instant::now();
+    let (status, ready, _) = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert_eq!(
+        ready["checks"],
+        json!([{"name": "database", "ok": false}]),
+        "{ready}"
+    );
+    assert!(
+        started.elapsed() < REQUEST_TIMEOUT,
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The partition heals: the stuck connections are replaced, no restart.
+    proxy.restore();
+    wait_for_readiness(&app, StatusCode::OK, Duration::from_secs(30)).await;
+    let started = Instant::now();
+    loop {
+        let (status, body) = app.get(&path, &org.api_key).await;
+        if status == StatusCode::OK {
+            assert_eq!(body["id"], placed.id.as_str());
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -291,3 +291,54 @@ async fn an_api_key_with_its_own_rate_cannot_starve_the_others() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["ratelimit-policy"], "\"free\";q=600;w=60");
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_with_a_problem() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.server.body_limit_bytes = 64 * 1024).await;
+    let org = app.org("Acme").await;
+    let big = json!({"phone": "+14155550100", "name": "x".repeat(100 * 1024)});
+    let (status, problem) = app.post("/v1/customers", &org.api_key, big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+    assert_eq!(problem["code"], "body_too_large", "{problem}");
+    assert_eq!(problem["status"], 413);
+    // Just under the limit is read (and refused for what it says, not its size).
+    let under = json!({"phone": "+14155550100", "name": "x".repeat(60 * 1024)});
+    let (status, problem) = app.post("/v1/customers", &org.api_key, under).await;
+    assert_ne!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+}
+
+#[tokio::test]
+async fn password_guessing_against_one_account_is_slowed_to_the_configured_pace() {
+    let app =
+        TestApp::spawn_with(Backend::Sqlite, |c| c.limits.login_attempts_per_minute = 2).await;
+    let victim = app.org("Acme").await;
+    let other = app.org("Other").await;
+    let login = |email: String, password: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body, headers) = app
+                .call(
+                    reqwest::Method::POST,
+                    "/v1/auth/login",
+                    None,
+                    Some(json!({"email": email, "password": password})),
+                )
+                .await;
+            (status, body, headers)
+        }
+    };
+    // A burst of one (half of two a minute): the first guess is answered…
+    let (status, body, _) = login(victim.email.clone(), "wrong password 1").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    // …the next is refused before the password is even checked, whatever
+    // the case of the address.
+    let (status, body, headers) = login(victim.email.to_uppercase(), "wrong password 2").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["code"], "too_many_login_attempts");
+    assert!(headers.contains_key("retry-after"), "{headers:?}");
+    let (status, body, _) = login(victim.email.clone(), "correct horse battery").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    // Another account is not affected.
+    let (status, body, _) = login(other.email.clone(), "correct horse battery").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

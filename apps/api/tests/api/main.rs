@@ -20,6 +20,7 @@ mod observability;
 mod patterns;
 mod personas;
 mod redis_down;
+mod security;
 mod traces;
 mod voice;
 mod webhooks;

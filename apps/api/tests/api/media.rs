@@ -609,3 +609,94 @@ async fn after_the_call_its_outcome_experiment_patterns_and_memory_are_stored() 
         "{used}"
     );
 }
+
+#[tokio::test]
+async fn a_stream_whose_start_names_another_call_is_closed() {
+    let (app, telnyx, org) = setup(Backend::Sqlite).await;
+    let (call, token) = answered_call(&app, &telnyx, &org).await;
+    let (other, _) = answered_call(&app, &telnyx, &org).await;
+    // The token opens `call`; the start frame claims `other`.
+    let mut socket = connect(&app, &token, &other).await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_) | Ok(Message::Close(_))) => return true,
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text).expect("json");
+                    // Nothing of the call is played to the wrong stream but
+                    // what was queued before the start frame was read.
+                    assert!(
+                        ["media", "mark"].contains(&frame["event"].as_str().unwrap_or_default()),
+                        "{text}"
+                    );
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed, Ok(true), "the server closed the stream");
+    // Neither call took the other's audio: `other` never had a stream.
+    let (_, details) = app
+        .get(&format!("/v1/calls/{}", other.id), &org.api_key)
+        .await;
+    assert_eq!(details["transcript"], json!([]), "{details}");
+    let _ = call;
+}
+
+#[tokio::test]
+async fn a_second_stream_for_a_call_is_refused_on_every_instance() {
+    let redis = iace_redis::RedisConfig {
+        url: secrecy::SecretString::from(iace_testkit::redis::url().await),
+        key_prefix: iace_testkit::redis::unique_prefix(),
+        ..iace_redis::RedisConfig::default()
+    };
+    let (first, telnyx, org) =
+        setup_with(Backend::Postgres, |c| c.redis = Some(redis.clone())).await;
+    // The second instance: same database, same Redis, another port.
+    let mut config = first.config.clone();
+    config.server.bind = "127.0.0.1:0".parse().expect("addr");
+    let second = iace_api::startup::Application::build(config)
+        .await
+        .expect("second instance");
+    let second_url = format!("ws://127.0.0.1:{}/v1/media/telnyx", second.port());
+    tokio::spawn(second.run_until(std::future::pending()));
+
+    let (call, token) = answered_call(&first, &telnyx, &org).await;
+    let mut socket = connect(&first, &token, &call).await;
+    hear(&mut socket).await;
+    let on_second = || async {
+        match tokio_tungstenite::connect_async(format!("{second_url}?token={token}")).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let body = response
+                    .body()
+                    .as_deref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                (response.status().as_u16(), body)
+            }
+            Err(other) => panic!("{other}"),
+            Ok(_) => (101, String::new()),
+        }
+    };
+    let (status, body) = on_second().await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("stream_already_open"), "{body}");
+
+    // The first stream ends (Telnyx reconnecting after a network blip, say):
+    // the claim is released and the call's stream may open elsewhere.
+    send(&mut socket, json!({"event": "stop"})).await;
+    drop(socket);
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = on_second().await;
+        if status == 101 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still refused: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -118,7 +118,7 @@ pub(crate) fn serve_binary() -> Served {
 }
 
 #[test]
-fn a_phone_number_a_request_handled_is_masked_in_the_log() {
+fn a_phone_number_a_request_handled_is_masked_in_the_log_and_credentials_never_reach_it() {
     let Served {
         mut server,
         port,
@@ -130,6 +130,18 @@ fn a_phone_number_a_request_handled_is_masked_in_the_log() {
     socket
         .write_all(
             b"GET /v1/customers/+14155550123 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        )
+        .expect("request");
+    let mut answer = String::new();
+    let _ = socket.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    // Credentials never reach the log: a media token in the query string,
+    // a bearer key in the header.
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    socket
+        .write_all(
+            b"GET /v1/media/telnyx?token=v1.leak-check-media-token HTTP/1.1\r\nHost: localhost\r\n\
+              Authorization: Bearer iace_leakcheck_bearer_key\r\nConnection: close\r\n\r\n",
         )
         .expect("request");
     let mut answer = String::new();
@@ -152,6 +164,18 @@ fn a_phone_number_a_request_handled_is_masked_in_the_log() {
     assert!(line["timestamp"].is_string() && line["level"] == "INFO");
     assert!(
         seen.iter().all(|l| !l.contains("14155550123")),
+        "{}",
+        seen.join("\n")
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("iace_api::access") && l.contains("/v1/media/telnyx")),
+        "the media request was logged: {}",
+        seen.join("\n")
+    );
+    assert!(
+        seen.iter()
+            .all(|l| !l.contains("leak-check-media-token") && !l.contains("leakcheck_bearer")),
         "{}",
         seen.join("\n")
     );

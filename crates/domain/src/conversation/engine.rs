@@ -1344,10 +1344,25 @@ impl ConversationEngine {
             }
             Stage::TextToSpeech => {
                 // The speech cannot be voiced: it ends with what was heard.
-                if let Some(id) = speech {
-                    self.cancel_speech(id, out);
-                    self.settle_speeches(out);
+                let Some(id) = speech else {
+                    return;
+                };
+                let reply = self
+                    .speeches
+                    .iter()
+                    .any(|s| s.id == id && s.kind == SpeechKind::Reply);
+                self.cancel_speech(id, out);
+                // A reply the caller could not hear is a failed reply: when
+                // the agent cannot be heard again and again, a human takes
+                // over (the transfer does not wait for a line it cannot say).
+                if reply && self.phase == Phase::Talking {
+                    self.failed_replies += 1;
+                    if self.failed_replies >= self.config.max_failed_replies {
+                        self.escalate(EscalationReason::ServiceFailure, Vec::new(), out);
+                        return;
+                    }
                 }
+                self.settle_speeches(out);
             }
         }
     }

@@ -84,6 +84,19 @@ impl RateLimitKey {
         Self(format!("key:{key}:{}", scope.as_str()))
     }
 
+    /// Sign-in attempts for one account, under an opaque digest of its
+    /// e-mail address (no address is stored in the limiter).
+    #[must_use]
+    pub fn login(email_digest: &str) -> Self {
+        Self(format!("login:{email_digest}"))
+    }
+
+    /// The one media stream a call may have, across every instance.
+    #[must_use]
+    pub fn media_stream(call: CallId) -> Self {
+        Self(format!("call:{call}:media_stream"))
+    }
+
     /// The key as a string (adapters prefix it).
     #[must_use]
     pub fn as_str(&self) -> &str {

@@ -88,6 +88,7 @@ pub struct MeResponse {
         (status = 200, description = "signed in", body = TokenResponse),
         (status = 401, description = "wrong e-mail or password", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too many sign-in attempts for this account (`too_many_login_attempts`; see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -100,6 +101,7 @@ pub async fn login(
         }
         .into());
     };
+    state.limits.check_login(&email).await?;
     let tokens = state
         .auth
         .login(&email, &SecretString::from(body.password))

@@ -312,6 +312,7 @@ impl From<CallDetails> for CallDetailResponse {
 #[into_params(parameter_in = Query)]
 pub struct CallListParams {
     /// Items per page, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -219,8 +219,10 @@ impl From<Experiment> for ExperimentResponse {
 #[into_params(parameter_in = Query)]
 pub struct ResultsParams {
     /// Confidence level of the intervals, strictly between 0 and 1 (default 0.95).
+    #[param(exclusive_minimum = 0, exclusive_maximum = 1)]
     pub confidence: Option<f64>,
     /// Significance level of the tests, strictly between 0 and 1 (default 0.05).
+    #[param(exclusive_minimum = 0, exclusive_maximum = 1)]
     pub alpha: Option<f64>,
     /// Fewest trials every arm needs before a winner is declared (default 100).
     pub min_trials: Option<u64>,

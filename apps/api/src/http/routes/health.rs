@@ -54,6 +54,9 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
+/// How long a readiness check waits for a dependency.
+const READINESS_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The process can serve traffic: its dependencies answer.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
@@ -61,7 +64,11 @@ pub async fn healthz() -> Json<Health> {
         (status = 503, description = "a dependency is down", body = Health),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let database = state.store.ping().await.is_ok();
+    // A dependency that hangs (a partition, a stuck server) answers "down"
+    // within the probe's own timeout (3 s in deploy/k8s), not never.
+    let database = tokio::time::timeout(READINESS_CHECK_TIMEOUT, state.store.ping())
+        .await
+        .is_ok_and(|r| r.is_ok());
     let draining = state.draining.load(std::sync::atomic::Ordering::SeqCst);
     let mut checks = vec![Check {
         name: "database",
@@ -75,7 +82,9 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
     let mut ready = database && !draining;
     if let Some(redis) = &state.redis {
-        let ok = redis.ping().await.is_ok();
+        let ok = tokio::time::timeout(READINESS_CHECK_TIMEOUT, redis.ping())
+            .await
+            .is_ok_and(|r| r.is_ok());
         ready &= ok;
         checks.push(Check { name: "redis", ok });
     }

@@ -23,6 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::error::{ApiError, ApiResult, Problem};
+use crate::http::limits::{STREAM_LEASE, StreamClaim};
 use crate::http::state::AppState;
 
 /// The header Telnyx sends the stream auth token in.
@@ -62,7 +63,7 @@ pub struct MediaQuery {
         (status = 400, description = "not a WebSocket upgrade", body = Problem),
         (status = 401, description = "missing, invalid or expired media token", body = Problem),
         (status = 404, description = "no such call", body = Problem),
-        (status = 409, description = "the call has ended", body = Problem),
+        (status = 409, description = "the call has ended (`call_ended`), or already has a media stream on some instance (`stream_already_open`)", body = Problem),
         (status = 503, description = "this instance is draining (stopping): connect again, to another", body = Problem),
     ))]
 pub async fn telnyx(
@@ -108,17 +109,24 @@ pub async fn telnyx(
         )
     })?;
     let open = state.voice.open(call).await?;
+    // One stream per call on this instance (above), and across instances.
+    let claim = state.limits.claim_stream(call).await?;
     let voice = state.voice.clone();
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
         // A frame is a few hundred bytes; the default 128 KiB read buffer is
         // zeroed on every read, which cost a fifth of the CPU at 1 000 calls.
         .read_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| stream(voice, open, socket)))
+        .on_upgrade(move |socket| stream(voice, open, claim, socket)))
 }
 
 /// Runs the call on the socket until either ends.
-async fn stream(voice: Arc<VoiceService>, open: OpenCall, socket: WebSocket) {
+async fn stream(
+    voice: Arc<VoiceService>,
+    open: OpenCall,
+    mut claim: StreamClaim,
+    socket: WebSocket,
+) {
     let call_id = open.call.id;
     tracing::info!(call_id = %call_id, "media stream open");
     let (mut sink, mut frames) = socket.split();
@@ -194,11 +202,22 @@ async fn stream(voice: Arc<VoiceService>, open: OpenCall, socket: WebSocket) {
     let run = voice.run(open, media_in, media_out);
     let mut run = std::pin::pin!(run);
     let mut reader = std::pin::pin!(reader);
+    // The claim is renewed while the call runs, and released (dropped) when
+    // the renewal stops.
+    let renewal = tokio::spawn(async move {
+        let mut every = tokio::time::interval(STREAM_LEASE / 3);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            claim.renew().await;
+        }
+    });
     // The call may end first (transfer, hang-up): then stop reading.
     let report = tokio::select! {
         report = &mut run => report,
         () = &mut reader => run.await,
     };
+    renewal.abort();
     // The last frames go out unless the peer stopped reading.
     let mut writer = writer;
     if tokio::time::timeout(WRITER_GRACE, &mut writer)

@@ -24,6 +24,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     #[allow(clippy::cast_precision_loss, reason = "gauges of small counts")]
     {
         metrics::gauge!("iace_live_calls").set(state.voice.live_calls() as f64);
+        // Tasks alive on the runtime: a count that only grows is a leak.
+        metrics::gauge!("iace_runtime_alive_tasks").set(
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks() as f64,
+        );
         let (open, idle) = state.store.pool_connections();
         metrics::gauge!("iace_db_pool_connections", "state" => "idle").set(idle as f64);
         metrics::gauge!("iace_db_pool_connections", "state" => "in_use")

@@ -116,6 +116,7 @@ pub struct TopParams {
     /// Only patterns used at least this often (default 0).
     pub min_uses: Option<u32>,
     /// How many, 1-100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 

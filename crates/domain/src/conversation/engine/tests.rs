@@ -706,6 +706,57 @@ fn a_failed_reply_is_apologised_for_and_repeated_failures_go_to_a_human() {
 }
 
 #[test]
+fn replies_that_cannot_be_voiced_again_and_again_go_to_a_human() {
+    let mut call = Call::greeted();
+    for attempt in 1..=2 {
+        let actions = call.caller_says("Hi there.");
+        call.context_ready(&actions);
+        let (reply, _, _) = started_reply(&call.wait(200)).expect("reply");
+        call.send(|at| Event::ReplyChunk {
+            at,
+            speech: reply,
+            seq: 0,
+            text: "Hello.".into(),
+        });
+        let failed = call.send(|at| Event::ProviderFailed {
+            at,
+            stage: Stage::TextToSpeech,
+            speech: Some(reply),
+        });
+        assert_eq!(failed[0], Action::CancelSpeech { speech: reply });
+        let escalated = failed.iter().any(|a| {
+            matches!(
+                a,
+                Action::FindAgent {
+                    reason: EscalationReason::ServiceFailure,
+                    ..
+                }
+            )
+        });
+        assert_eq!(escalated, attempt == 2, "attempt {attempt}: {failed:?}");
+    }
+    // Nothing unheard was recorded as said (the greeting was heard).
+    assert!(
+        call.turns().iter().all(|(_, text, _)| text != "Hello."),
+        "{:?}",
+        call.turns()
+    );
+}
+
+#[test]
+fn a_line_that_cannot_be_voiced_is_not_a_failed_reply() {
+    let mut call = Call::new(engine_with(EngineConfig::default(), CustomerTier::Standard));
+    let started = call.send(|at| Event::Started { at });
+    let greeting = said(&started, LineKind::Greeting).expect("greeting");
+    let failed = call.send(|at| Event::ProviderFailed {
+        at,
+        stage: Stage::TextToSpeech,
+        speech: Some(greeting),
+    });
+    assert_eq!(failed, vec![Action::CancelSpeech { speech: greeting }]);
+}
+
+#[test]
 fn a_reply_that_fails_midway_plays_what_it_produced() {
     let mut call = Call::greeted();
     let actions = call.caller_says("Tell me a story.");
