@@ -162,10 +162,20 @@ async fn problem_for_bare_errors(response: axum::response::Response) -> axum::re
             "Payload too large",
             "the request body is over the size limit",
         ),
+        // The timeout layer's answer is empty.
+        StatusCode::SERVICE_UNAVAILABLE
+            if axum::body::HttpBody::size_hint(response.body()).exact() == Some(0) =>
+        {
+            (
+                "request_timeout",
+                "Service unavailable",
+                "the request took longer than the server allows; retry later",
+            )
+        }
         StatusCode::SERVICE_UNAVAILABLE => (
-            "request_timeout",
+            "service_unavailable",
             "Service unavailable",
-            "the request took longer than the server allows; retry later",
+            "the service cannot answer now; retry later",
         ),
         StatusCode::METHOD_NOT_ALLOWED => (
             "method_not_allowed",
@@ -218,4 +228,74 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             .expose_headers([header::HeaderName::from_static("x-request-id")])
             .max_age(Duration::from_secs(600)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::response::Response;
+
+    use super::*;
+
+    async fn rewritten(
+        status: StatusCode,
+        content_type: Option<&str>,
+        body: &'static str,
+    ) -> (StatusCode, String, String) {
+        let mut response = Response::builder().status(status);
+        if let Some(ct) = content_type {
+            response = response.header(header::CONTENT_TYPE, ct);
+        }
+        let response =
+            problem_for_bare_errors(response.body(Body::from(body)).expect("response")).await;
+        let status = response.status();
+        let ct = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        (status, ct, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn bare_errors_become_problems_and_everything_else_is_left_alone() {
+        let (status, ct, body) = rewritten(StatusCode::SERVICE_UNAVAILABLE, None, "").await;
+        assert_eq!(
+            (status, ct.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "application/problem+json")
+        );
+        assert!(body.contains(r#""code":"request_timeout""#), "{body}");
+        let (_, _, body) =
+            rewritten(StatusCode::SERVICE_UNAVAILABLE, Some("text/plain"), "busy").await;
+        assert!(body.contains(r#""code":"service_unavailable""#), "{body}");
+        let (_, _, body) = rewritten(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Some("text/plain"),
+            "length limit exceeded",
+        )
+        .await;
+        assert!(body.contains(r#""code":"body_too_large""#), "{body}");
+        // Ours, or not an error: untouched.
+        let problem = r#"{"code":"not_found"}"#;
+        assert_eq!(
+            rewritten(
+                StatusCode::NOT_FOUND,
+                Some("application/problem+json"),
+                problem
+            )
+            .await
+            .2,
+            problem
+        );
+        assert_eq!(
+            rewritten(StatusCode::OK, Some("text/plain"), "fine")
+                .await
+                .2,
+            "fine"
+        );
+    }
 }

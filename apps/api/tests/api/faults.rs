@@ -203,7 +203,13 @@ async fn a_database_that_stops_answering_costs_a_request_its_timeout_not_a_hang(
     let (status, problem) = app.get(&path, &org.api_key).await;
     let took = started.elapsed();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
-    assert!(problem["code"].is_string(), "{problem}");
+    // Whichever bound comes first answers, as a problem like any other: the
+    // pool's acquire timeout (its health check hangs) or the request timeout
+    // (a query hangs on its connection).
+    assert!(
+        ["unavailable", "request_timeout"].contains(&problem["code"].as_str().unwrap_or_default()),
+        "{problem}"
+    );
     assert!(
         took < REQUEST_TIMEOUT + Duration::from_secs(2),
         "took {took:?}"

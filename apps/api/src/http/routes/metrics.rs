@@ -15,11 +15,17 @@ use crate::http::state::AppState;
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses(
         (status = 200, description = "Prometheus text format (version 0.0.4)", body = String, content_type = "text/plain"),
-        (status = 503, description = "no metrics recorder in this process"),
+        (status = 503, description = "no metrics recorder in this process (`metrics_unavailable`)", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let Some(handle) = &state.metrics else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no metrics recorder").into_response();
+        return crate::http::error::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics_unavailable",
+            "Service unavailable",
+            "no metrics recorder in this process",
+        )
+        .into_response();
     };
     #[allow(clippy::cast_precision_loss, reason = "gauges of small counts")]
     {
