@@ -88,6 +88,14 @@ impl RateLimiter for LocalRateLimiter {
     ) -> Result<Option<SlotLease>, InfraError> {
         let now = self.clock.now();
         let mut state = self.state();
+        // Keys whose every lease expired unreleased go now and then, so that
+        // one-off keys (a call's media stream) do not accumulate.
+        if state.slots.len() > 10_000 {
+            state.slots.retain(|_, slots| {
+                slots.retain(|_, expires| *expires > now);
+                !slots.is_empty()
+            });
+        }
         let slots = state.slots.entry(key.as_str().to_owned()).or_default();
         slots.retain(|_, expires| *expires > now);
         if slots.len() >= max as usize {
@@ -117,9 +125,53 @@ impl RateLimiter for LocalRateLimiter {
     }
 
     async fn release(&self, lease: &SlotLease) -> Result<(), InfraError> {
-        if let Some(slots) = self.state().slots.get_mut(lease.key.as_str()) {
+        let mut state = self.state();
+        if let Some(slots) = state.slots.get_mut(lease.key.as_str()) {
             slots.remove(&lease.token);
+            // A key with no slot held is forgotten, not kept empty.
+            if slots.is_empty() {
+                state.slots.remove(lease.key.as_str());
+            }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use iace_domain::CallId;
+    use iace_domain::ports::FixedClock;
+
+    use super::*;
+
+    fn keys(limiter: &LocalRateLimiter) -> usize {
+        limiter.state().slots.len()
+    }
+
+    #[tokio::test]
+    async fn released_and_expired_slots_leave_nothing_behind() {
+        let clock = Arc::new(FixedClock::new(Utc::now()));
+        let limiter = LocalRateLimiter::new(clock.clone());
+        // A key per call, as media streams use: released ones are forgotten.
+        for _ in 0..1_000 {
+            let key = RateLimitKey::media_stream(CallId::new());
+            let lease = limiter
+                .acquire(&key, 1, Duration::from_secs(30))
+                .await
+                .expect("acquire")
+                .expect("free");
+            limiter.release(&lease).await.expect("release");
+        }
+        assert_eq!(keys(&limiter), 0);
+        // Leases that lapse unreleased are swept once keys pile up.
+        for _ in 0..10_001 {
+            let key = RateLimitKey::media_stream(CallId::new());
+            let _ = limiter.acquire(&key, 1, Duration::from_secs(30)).await;
+        }
+        assert_eq!(keys(&limiter), 10_001);
+        clock.advance(chrono::Duration::seconds(31));
+        let key = RateLimitKey::media_stream(CallId::new());
+        let _ = limiter.acquire(&key, 1, Duration::from_secs(30)).await;
+        assert_eq!(keys(&limiter), 1, "only the live lease is left");
     }
 }
