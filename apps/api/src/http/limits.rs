@@ -54,21 +54,20 @@ impl StreamClaim {
         let Some(lease) = &self.lease else {
             return;
         };
-        match self.limiter.renew(lease, STREAM_LEASE).await {
-            Ok(true) => {}
+        let renewed = match self.limiter.renew(lease, STREAM_LEASE).await {
+            Ok(true) => return,
             Ok(false) => {
                 let key = RateLimitKey::media_stream(self.call);
-                match self.limiter.acquire(&key, 1, STREAM_LEASE).await {
-                    Ok(Some(again)) => self.lease = Some(again),
-                    Ok(None) => tracing::warn!(
-                        call_id = %self.call,
-                        "this media stream's claim lapsed and another stream holds it"
-                    ),
-                    Err(err) => {
-                        tracing::warn!(call_id = %self.call, error = %err, "media stream claim not renewed");
-                    }
-                }
+                self.limiter.acquire(&key, 1, STREAM_LEASE).await
             }
+            Err(err) => Err(err),
+        };
+        match renewed {
+            Ok(Some(again)) => self.lease = Some(again),
+            Ok(None) => tracing::warn!(
+                call_id = %self.call,
+                "this media stream's claim lapsed and another stream holds it"
+            ),
             Err(err) => {
                 tracing::warn!(call_id = %self.call, error = %err, "media stream claim not renewed");
             }
@@ -154,13 +153,7 @@ impl Limits {
                     tracing::warn!(error = %err, "rate limiter unavailable; allowing (failure_policy = open)");
                     Ok(None)
                 }
-                FailurePolicy::Closed => Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "rate_limiter_unavailable",
-                    "Service unavailable",
-                    "the rate limiter is unavailable; retry later",
-                )
-                .with_retry_after(1)),
+                FailurePolicy::Closed => Err(limiter_unavailable()),
             },
         }
     }
@@ -287,12 +280,7 @@ impl Limits {
         let key = RateLimitKey::login(&digest);
         match self.count(&key, &quota).await? {
             Some(decision) if !decision.allowed => {
-                metrics::counter!(
-                    "iace_rate_limit_rejections_total",
-                    "plan" => "none",
-                    "limit" => "login_attempts",
-                )
-                .increment(1);
+                count_rejection("none", "login_attempts");
                 Err(ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too_many_login_attempts",
@@ -328,15 +316,7 @@ impl Limits {
                     tracing::warn!(error = %err, "rate limiter unavailable; media stream claimed on this instance only (failure_policy = open)");
                     None
                 }
-                FailurePolicy::Closed => {
-                    return Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "rate_limiter_unavailable",
-                        "Service unavailable",
-                        "the rate limiter is unavailable; retry later",
-                    )
-                    .with_retry_after(1));
-                }
+                FailurePolicy::Closed => return Err(limiter_unavailable()),
             },
         };
         Ok(StreamClaim {
@@ -432,10 +412,26 @@ pub async fn headers(mut request: Request, next: Next) -> Response {
 
 /// Counts a refusal: `iace_rate_limit_rejections_total` by plan and limit.
 fn rejected(plan: Plan, limit: &'static str) {
+    count_rejection(plan.as_str(), limit);
+}
+
+/// Counts a refusal; `plan` is `none` where no plan applies (sign-in).
+fn count_rejection(plan: &'static str, limit: &'static str) {
     metrics::counter!(
         "iace_rate_limit_rejections_total",
-        "plan" => plan.as_str(),
+        "plan" => plan,
         "limit" => limit,
     )
     .increment(1);
+}
+
+/// 503 for a limiter that cannot be reached under `failure_policy = closed`.
+fn limiter_unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "rate_limiter_unavailable",
+        "Service unavailable",
+        "the rate limiter is unavailable; retry later",
+    )
+    .with_retry_after(1)
 }

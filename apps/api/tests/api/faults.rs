@@ -18,24 +18,31 @@ use crate::webhooks::{Telnyx, call, deliver, deliver_raw, event, place};
 /// The request timeout the server runs with here.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// `url` with its host and port replaced by `addr`; the upstream it named.
-fn reroute(url: &str, addr: SocketAddr) -> (String, SocketAddr) {
-    let (scheme, rest) = url.split_once("://").expect("a URL");
-    let (authority, path) = rest.split_once('/').expect("a database name");
-    let (user, host) = authority
-        .rsplit_once('@')
-        .map_or(("", authority), |(u, h)| (u, h));
-    let upstream = host
+/// The address `url`'s authority names.
+fn upstream_of(url: &str) -> SocketAddr {
+    let authority = url_authority(url).1;
+    authority
         .to_socket_addrs()
         .expect("resolvable")
         .next()
-        .expect("an address");
-    let user = if user.is_empty() {
-        String::new()
-    } else {
-        format!("{user}@")
-    };
-    (format!("{scheme}://{user}{addr}/{path}"), upstream)
+        .expect("an address")
+}
+
+/// `url`'s scheme and rest split around its `user@host:port` (user part
+/// kept with the scheme).
+fn url_authority(url: &str) -> (String, &str, &str) {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (authority, path) = rest.split_once('/').expect("a database name");
+    match authority.rsplit_once('@') {
+        Some((user, host)) => (format!("{scheme}://{user}@"), host, path),
+        None => (format!("{scheme}://"), authority, path),
+    }
+}
+
+/// `url` with its host and port replaced by `addr`.
+fn reroute(url: &str, addr: SocketAddr) -> String {
+    let (prefix, _, path) = url_authority(url);
+    format!("{prefix}{addr}/{path}")
 }
 
 /// The server on Postgres, reached only through a proxy the test can cut.
@@ -43,10 +50,8 @@ async fn behind_a_proxy(telnyx: &Telnyx) -> (TestApp, Arc<FaultProxy>) {
     let mut proxy = None;
     let app = TestApp::spawn_with(Backend::Postgres, |c| {
         telnyx.configure(c);
-        let placeholder: SocketAddr = "127.0.0.1:1".parse().expect("addr");
-        let (_, upstream) = reroute(c.database.url.expose_secret(), placeholder);
-        let started = FaultProxy::start(upstream);
-        let (url, _) = reroute(c.database.url.expose_secret(), started.addr());
+        let started = FaultProxy::start(upstream_of(c.database.url.expose_secret()));
+        let url = reroute(c.database.url.expose_secret(), started.addr());
         c.database.url = SecretString::from(url);
         c.database.connect_timeout_ms = 1_000;
         c.database.acquire_timeout_ms = 1_000;

@@ -252,6 +252,15 @@ async fn hear(socket: &mut Socket) -> Heard {
     listen(socket, usize::MAX, Duration::from_millis(600)).await
 }
 
+/// How many connections the Deepgram fake accepted on `path`.
+fn connections(deepgram: &FakeDeepgram, path: &str) -> usize {
+    deepgram
+        .handshakes()
+        .iter()
+        .filter(|h| h.uri.starts_with(path))
+        .count()
+}
+
 /// The instance's `/metrics`.
 async fn metrics(app: &TestApp) -> String {
     reqwest::get(format!("{}/metrics", app.base))
@@ -628,12 +637,7 @@ async fn the_transcription_stream_dropping_mid_call_is_reopened_and_the_call_goe
     say(&mut socket, "Do you deliver?").await;
     let second = hear(&mut socket).await;
     assert!(second.all().contains("delivered"), "{second:?}");
-    let listens = f
-        .deepgram
-        .handshakes()
-        .iter()
-        .filter(|h| h.uri.starts_with("/v1/listen"))
-        .count();
+    let listens = connections(&f.deepgram, "/v1/listen");
     assert!(
         listens >= 2,
         "the stream was reopened: {listens} connections"
@@ -692,12 +696,7 @@ async fn speech_synthesis_failing_again_and_again_hands_the_call_to_a_person() {
     .await;
     assert_eq!(details["escalation_reason"], "service_failure", "{details}");
     assert_eq!(details["transferred_to"], agent_id.as_str());
-    let speaks = f
-        .deepgram
-        .handshakes()
-        .iter()
-        .filter(|h| h.uri.starts_with("/v1/speak"))
-        .count();
+    let speaks = connections(&f.deepgram, "/v1/speak");
     assert!(
         speaks >= 3,
         "each speech opened its own connection: {speaks}"
